@@ -1,0 +1,1 @@
+"""Command-line entry points (the edge of the package: nothing below imports them)."""
