@@ -26,8 +26,8 @@ import yaml
 __all__ = [
     "BeiraConfig",
     "ConfigError",
-    "DataConfig",
     "DashboardConfig",
+    "DataConfig",
     "LiveConfig",
     "ModelConfig",
     "PreprocessingConfig",
@@ -90,6 +90,7 @@ class DataConfig:
     drop_channels: tuple[str, ...] = spec(
         ("EOG", "ECG", "CW*"), doc="channel names (fnmatch patterns) removed before modelling"
     )
+    min_eeg_channels: int = spec(8, doc="fewer EEG channels than this (after dropping) is an error", ge=1)
     volume_marker: str = spec("mri", doc="annotation that marks an fMRI volume onset")
     confounds: bool = spec(True, doc="regress 6 motion parameters + global signal out of the ROI series")
     smoothing_fwhm: float | None = spec(3.0, doc="spatial smoothing of the fMRI in mm (null = none)", gt=0)
@@ -105,7 +106,12 @@ class PreprocessingConfig:
     notch_harmonics: bool = spec(True, doc="also notch the harmonics below the input Nyquist frequency")
     notch_width: float = spec(2.0, doc="notch bandwidth in Hz", gt=0, le=20)
     l_freq: float | None = spec(1.0, doc="band-pass low edge in Hz (null = no high-pass)", gt=0)
-    h_freq: float | None = spec(100.0, doc="band-pass high edge in Hz (null = no low-pass)", gt=0)
+    h_freq: float | None = spec(
+        100.0,
+        doc="band-pass high edge in Hz (null = no low-pass); clipped to 0.45 x the input rate; "
+        "the anti-alias low-pass at 0.4 x sfreq bounds what reaches the model",
+        gt=0,
+    )
     filter_order: int = spec(4, doc="Butterworth order of the band-pass", ge=1, le=10)
     car: bool = spec(True, doc="common average reference over the model channels")
 
@@ -122,12 +128,17 @@ class ModelConfig:
 
     variant: str = spec("reference", doc="'reference' (same padding) or 'causal'", choices=("reference", "causal"))
     n_times: int = spec(2048, doc="window length in model-rate samples", ge=16)
-    n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block", ge=1)
+    n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
     envelope_size: int = spec(51, doc="taps of the learned envelope low-pass filters", ge=1)
-    channels: tuple[int, ...] = spec((32, 32, 64, 64), doc="encoder widths (first = after the feature block)", ge=1, min_len=2)
-    kernel_sizes: tuple[int, ...] = spec((3, 3, 3), doc="encoder kernel sizes, one per stride", ge=1, min_len=1)
+    channels: tuple[int, ...] = spec(
+        (128, 128, 128, 128), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
+    )
+    kernel_sizes: tuple[int, ...] = spec((5, 5, 3), doc="encoder kernel sizes, one per stride", ge=1, min_len=1)
     strides: tuple[int, ...] = spec((8, 8, 4), doc="encoder downsampling factors", ge=1, min_len=1)
+    decoder_reduce: int = spec(
+        4, doc="decoder widths are the encoder widths divided by this (the bottleneck is kept)", ge=1
+    )
     dropout: float = spec(0.3, doc="dropout after each conv block", ge=0, lt=1)
     bold_delay: float = spec(6.0, doc="haemodynamic delay between EEG and BOLD in seconds", ge=0, le=20)
 
@@ -137,6 +148,22 @@ class ModelConfig:
                 "model.channels must have one more entry than model.strides, and model.kernel_sizes "
                 f"as many as model.strides; got channels={list(self.channels)}, "
                 f"strides={list(self.strides)}, kernel_sizes={list(self.kernel_sizes)}."
+            )
+        total_stride = 1
+        for stride in self.strides:
+            total_stride *= stride
+        if self.n_times % total_stride:
+            lower = max(total_stride, self.n_times // total_stride * total_stride)
+            upper = (self.n_times // total_stride + 1) * total_stride
+            raise ConfigError(
+                f"model.n_times ({self.n_times}) must be a multiple of the product of model.strides "
+                f"{list(self.strides)} = {total_stride}; use {lower} or {upper}."
+            )
+        too_narrow = [c for c in self.channels[:-1] if c < self.decoder_reduce]
+        if too_narrow:
+            raise ConfigError(
+                f"model.decoder_reduce ({self.decoder_reduce}) leaves no decoder channels for encoder "
+                f"widths {too_narrow}; make it at most {min(self.channels[:-1])}."
             )
 
 
@@ -171,7 +198,9 @@ class LiveConfig:
     buffer_seconds: float = spec(30.0, doc="ring-buffer length in seconds", gt=0)
     resolve_timeout: float = spec(10.0, doc="seconds to wait for the source stream", gt=0)
     processing_flags: tuple[str, ...] = spec(
-        ("clocksync", "dejitter"), doc="pylsl post-processing flags",
+        ("clocksync", "dejitter"),
+        doc="input timestamp post-processing: clocksync/monotonize/threadsafe are liblsl's; dejitter is "
+        "done by the engine per gap-free segment (liblsl's would smooth gaps away)",
         choices=("clocksync", "dejitter", "monotonize", "threadsafe"),
     )
     gap_factor: float = spec(2.0, doc="a timestamp step above this many sample periods is a gap", gt=1)
@@ -187,6 +216,7 @@ class ReplayConfig:
     chunk_size: int = spec(10, doc="samples per pushed chunk", ge=1)
     loop: bool = spec(False, doc="restart at the end with continuous timestamps")
     markers: bool = spec(True, doc="publish annotations as a marker stream")
+    name: str = spec("beira-replay", doc="EEG stream name (markers and truth add -markers / -truth)")
 
 
 @dataclass(frozen=True)
@@ -196,6 +226,8 @@ class DashboardConfig:
     fps: float = spec(30.0, doc="redraw rate", gt=0, le=240)
     window_seconds: float = spec(10.0, doc="visible EEG time window", gt=0)
     bold_window_seconds: float = spec(120.0, doc="visible prediction time window", gt=0)
+    eeg_channels_shown: int = spec(16, doc="EEG channels shown when a stream connects (the first ones)", ge=1)
+    stale_seconds: float = spec(3.0, doc="a connected stream silent for this long is shown as stalled", gt=0)
 
 
 @dataclass(frozen=True)
