@@ -126,7 +126,9 @@ class PreprocessingConfig:
 class ModelConfig:
     """BEIRA architecture (see beira_rt.models)."""
 
-    variant: str = spec("reference", doc="'reference' (same padding) or 'causal'", choices=("reference", "causal"))
+    variant: str = spec(
+        "reference", doc="'reference' (same padding) or 'causal'", choices=("reference", "causal")
+    )
     n_times: int = spec(2048, doc="window length in model-rate samples", ge=16)
     n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
@@ -134,7 +136,9 @@ class ModelConfig:
     channels: tuple[int, ...] = spec(
         (128, 128, 128, 128), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )
-    kernel_sizes: tuple[int, ...] = spec((5, 5, 3), doc="encoder kernel sizes, one per stride", ge=1, min_len=1)
+    kernel_sizes: tuple[int, ...] = spec(
+        (5, 5, 3), doc="encoder kernel sizes, one per stride", ge=1, min_len=1
+    )
     strides: tuple[int, ...] = spec((8, 8, 4), doc="encoder downsampling factors", ge=1, min_len=1)
     decoder_reduce: int = spec(
         4, doc="decoder widths are the encoder widths divided by this (the bottleneck is kept)", ge=1
@@ -184,7 +188,31 @@ class TrainingConfig:
     patience: int = spec(10, doc="epochs without validation improvement before stopping", ge=1)
     max_minutes: float | None = spec(None, doc="wall-clock budget for training (null = none)", gt=0)
     lookaheads: tuple[float, ...] = spec((0.0, 0.5, 1.0, 2.0, 3.0), doc="look-aheads (s) evaluated", ge=0)
-    num_threads: int | None = spec(None, doc="torch CPU threads (null = torch default)", ge=1)
+    num_threads: int | None = spec(
+        1, doc="torch CPU threads for training (null = torch default); 1 is robust on a shared CPU", ge=1
+    )
+    schedule: str = spec(
+        "onecycle",
+        doc="learning-rate schedule: warm-up + cosine decay, cosine decay, or constant",
+        choices=("onecycle", "cosine", "constant"),
+    )
+    warmup_fraction: float = spec(0.05, doc="fraction of the steps spent warming up ('onecycle')", ge=0, lt=1)
+    grad_clip: float | None = spec(1.0, doc="clip the gradient norm to this (null = no clipping)", gt=0)
+    precision: str = spec(
+        "fp32",
+        doc="training arithmetic: fp32, or bf16 autocast (weights and evaluation stay fp32)",
+        choices=("fp32", "bf16"),
+    )
+    eval_batch_size: int = spec(16, doc="windows per forward pass when predicting a block", ge=1)
+    lookahead_tolerance: float = spec(
+        0.02, doc="bundle look-ahead: the smallest one within this of the best validation mean r", ge=0
+    )
+    baseline_alphas: tuple[float, ...] = spec(
+        (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
+        doc="ridge penalties tried by the linear baseline",
+        gt=0,
+        min_len=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -206,6 +234,9 @@ class LiveConfig:
     gap_factor: float = spec(2.0, doc="a timestamp step above this many sample periods is a gap", gt=1)
     outlet_name: str = spec("BEIRA", doc="name of the prediction stream")
     status_interval: float = spec(1.0, doc="seconds between status messages", gt=0)
+    stem_cache: bool = spec(
+        True, doc="reuse the model's full-rate stem between updates (same output, about 3x less compute)"
+    )
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,9 @@ class DashboardConfig:
     bold_window_seconds: float = spec(120.0, doc="visible prediction time window", gt=0)
     eeg_channels_shown: int = spec(16, doc="EEG channels shown when a stream connects (the first ones)", ge=1)
     stale_seconds: float = spec(3.0, doc="a connected stream silent for this long is shown as stalled", gt=0)
+    nice: int = spec(
+        10, doc="beira-rt dashboard lowers its CPU priority by this much (POSIX nice)", ge=0, le=19
+    )
 
 
 @dataclass(frozen=True)
@@ -314,8 +348,12 @@ def _check_constraints(value: Any, path: str, meta: typing.Mapping[str, Any]) ->
     if choices is not None and value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ConfigError(f"{path}: {value!r} is not allowed; choose one of {allowed}.")
-    bounds = (("ge", ">=", lambda a, b: a >= b), ("gt", ">", lambda a, b: a > b),
-              ("le", "<=", lambda a, b: a <= b), ("lt", "<", lambda a, b: a < b))
+    bounds = (
+        ("ge", ">=", lambda a, b: a >= b),
+        ("gt", ">", lambda a, b: a > b),
+        ("le", "<=", lambda a, b: a <= b),
+        ("lt", "<", lambda a, b: a < b),
+    )
     for key, word, ok in bounds:
         if key in meta and not ok(value, meta[key]):
             raise ConfigError(f"{path}: {value!r} is out of range; it must be {word} {meta[key]}.")

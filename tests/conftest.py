@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+from beira_rt.lsl_utils import use_loopback_config
 
 SESSION_ID = f"beira-test-{uuid.uuid4().hex[:12]}"
 use_loopback_config(SESSION_ID)
@@ -105,7 +105,10 @@ def lsl_source_process() -> Iterator[Callable[..., SourceSpec]]:
         spec = SourceSpec(name=name, source_id=sid, **kwargs)
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests._lsl_source", *spec.args()],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         procs.append((proc, spec))
         return spec
@@ -113,10 +116,10 @@ def lsl_source_process() -> Iterator[Callable[..., SourceSpec]]:
     yield start
     for proc, spec in procs:
         try:
-            out, err = proc.communicate(timeout=30)
+            _out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
+            _out, err = proc.communicate()
             pytest.fail(f"source process {spec.name} did not finish:\n{err}")
         if proc.returncode != 0:
             pytest.fail(f"source process {spec.name} exited {proc.returncode}:\n{err}")

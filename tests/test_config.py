@@ -69,7 +69,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 def test_cross_field_checks():
     with pytest.raises(ConfigError, match="l_freq"):
         from_dict({"preprocessing": {"l_freq": 40, "h_freq": 30}})
-    with pytest.raises(ConfigError, match="model.channels"):
+    with pytest.raises(ConfigError, match=r"model.channels"):
         from_dict({"model": {"strides": [8, 8]}})
 
 
@@ -77,7 +77,7 @@ def test_overrides_and_round_trip():
     cfg = override(BeiraConfig(), {"live.hop": 0.25, "live.lookahead": None, "model.variant": "causal"})
     assert cfg.live.hop == 0.25 and cfg.live.lookahead is None and cfg.model.variant == "causal"
     assert from_dict(to_dict(cfg)) == cfg
-    with pytest.raises(ConfigError, match="live.hop"):
+    with pytest.raises(ConfigError, match=r"live.hop"):
         override(cfg, {"live.hop": -1.0})
     with pytest.raises(ConfigError, match="unknown"):
         override(cfg, {"live.hopp": 1.0})

@@ -18,8 +18,10 @@ def main() -> int:
 
     cfg = load_config(REPO / "configs" / "default.yaml")
     print("beira-rt demo")
-    print(f"  configuration configs/default.yaml is valid: {len(to_dict(cfg))} sections, "
-          f"{len(cfg.data.rois)} ROIs, window {cfg.model.n_times} samples at {cfg.preprocessing.sfreq:g} Hz")
+    print(
+        f"  configuration configs/default.yaml is valid: {len(to_dict(cfg))} sections, "
+        f"{len(cfg.data.rois)} ROIs, window {cfg.model.n_times} samples at {cfg.preprocessing.sfreq:g} Hz"
+    )
     bin_dir = Path(sys.executable).parent
     for script in ("beira-train", "beira-rt", "beira-replay"):
         out = subprocess.run([str(bin_dir / script), "--help"], capture_output=True, text=True)

@@ -1,0 +1,15 @@
+"""BEIRA, the model: fused ROI heads (:class:`BEIRA`) and the separate-head form for comparison."""
+
+from beira_rt.models.beira import BEIRA
+from beira_rt.models.checks import check_architecture, decoder_channels
+from beira_rt.models.heads import BEIRAHead, BEIRASeparateHeads, fused_from_heads, split_heads
+
+__all__ = [
+    "BEIRA",
+    "BEIRAHead",
+    "BEIRASeparateHeads",
+    "check_architecture",
+    "decoder_channels",
+    "fused_from_heads",
+    "split_heads",
+]

@@ -1,0 +1,338 @@
+"""BEIRA: interpretable CNN from EEG to subcortical sBOLD, all ROI heads fused.
+
+Kovalev, Mikheev, Ossadtchi (2022), arXiv:2211.02024. One head per ROI; a
+head is an interpretable front end (spatial unmixing, learned band-pass, rectification,
+learned envelope filter), a convolutional encoder that down-samples by ``strides`` and a
+mirrored decoder that up-samples back, without skip connections, ending in a 1x1
+convolution to one output. Here the heads run together as grouped convolutions; the
+separate-head form, for comparison with the reference code, is in
+:mod:`beira_rt.models.heads`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from beira_rt.models.checks import check_architecture, decoder_channels, nearest_multiples
+from beira_rt.models.functional import pool_time, upsample_column
+from beira_rt.models.layers import (
+    FusedConvBlock,
+    FusedInterpretableBlock,
+    FusedUpBlock,
+    HeadConv,
+    layers_padding,
+    run_layers,
+)
+
+if TYPE_CHECKING:
+    from beira_rt.config import ModelConfig
+
+__all__ = ["BEIRA"]
+
+
+class BEIRA(nn.Module):
+    """BEIRA with one head per output (ROI), the heads fused into grouped convolutions.
+
+    Parameters
+    ----------
+    n_chans : int
+        EEG channels of the input.
+    n_outputs : int
+        Outputs (ROIs); one independent head each.
+    n_times : int
+        Window length in samples at ``sfreq``; a multiple of ``prod(strides)``.
+    sfreq : float
+        Model sampling rate in Hz (documentation of the time axis; the layers count samples).
+    n_filters : int
+        Spatial branches per head in the interpretable block (the reference's
+        ``hidden_channels``).
+    filter_size, envelope_size : int
+        Taps of the learned band-pass and envelope filters.
+    channels : sequence of int
+        Encoder widths per head; ``channels[0]`` after the feature block, then one per stride.
+    kernel_sizes : sequence of int
+        Encoder (and mirrored decoder) kernel sizes, one per stride.
+    strides : sequence of int
+        Max-pooling factors of the encoder, mirrored by the decoder's up-sampling.
+    decoder_reduce : int
+        Decoder widths are ``channels[:-1] // decoder_reduce`` (see :func:`decoder_channels`).
+    dropout : float
+        Dropout after every convolutional block.
+    causal : bool
+        ``False`` (reference): 'same' padding and linear up-sampling, as the paper's code.
+        ``True``: left padding, block-hold up-sampling; output sample ``t`` depends only on
+        input samples ``<= t`` (see :mod:`beira_rt.models.functional`). This holds in eval
+        mode; in training, batch norm normalises with statistics of the whole batch.
+
+    Notes
+    -----
+    Defaults are the paper's settings, 245,057 parameters per head. Input (batch, n_chans,
+    T) -> output (batch, n_outputs, T) for any ``T`` that is a multiple of ``prod(strides)``;
+    ``n_times`` is the window the model is built and checked for.
+    """
+
+    def __init__(
+        self,
+        n_chans: int,
+        n_outputs: int,
+        n_times: int,
+        sfreq: float = 100.0,
+        *,
+        n_filters: int = 16,
+        filter_size: int = 51,
+        envelope_size: int = 51,
+        channels: Sequence[int] = (128, 128, 128, 128),
+        kernel_sizes: Sequence[int] = (5, 5, 3),
+        strides: Sequence[int] = (8, 8, 4),
+        decoder_reduce: int = 4,
+        dropout: float = 0.3,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
+        self.hparams: dict[str, Any] = dict(
+            n_chans=n_chans,
+            n_outputs=n_outputs,
+            n_times=n_times,
+            n_filters=n_filters,
+            filter_size=filter_size,
+            envelope_size=envelope_size,
+            channels=channels,
+            kernel_sizes=kernel_sizes,
+            strides=strides,
+            decoder_reduce=decoder_reduce,
+            dropout=float(dropout),
+        )
+        check_architecture(**self.hparams)
+        self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
+        self.n_chans, self.n_outputs, self.n_times = n_chans, n_outputs, n_times
+        self.sfreq = float(sfreq)
+        self.causal = bool(causal)
+        self.strides = strides
+        self.total_stride = math.prod(strides)
+        heads = n_outputs
+        dec = decoder_channels(channels, decoder_reduce)
+
+        self.interpretable = FusedInterpretableBlock(
+            n_chans, heads, n_filters, filter_size, envelope_size, causal=self.causal
+        )
+        self.feature_block = FusedConvBlock(
+            heads, n_filters, channels[0], 3, dropout=dropout, causal=self.causal
+        )
+        self.encoder = nn.ModuleList(
+            FusedConvBlock(
+                heads,
+                channels[i],
+                channels[i + 1],
+                kernel_sizes[i],
+                stride=strides[i],
+                dropout=dropout,
+                causal=self.causal,
+            )
+            for i in range(len(strides))
+        )
+        self.decoder = nn.ModuleList(
+            FusedUpBlock(
+                heads,
+                dec[i + 1],
+                dec[i],
+                kernel_sizes[i],
+                scale=strides[i],
+                dropout=dropout,
+                causal=self.causal,
+            )
+            for i in reversed(range(len(strides)))
+        )
+        self.final_layer = HeadConv(heads * dec[0], heads, 1, groups=heads)
+        self._dry_run()
+
+    @classmethod
+    def from_config(cls, model_cfg: ModelConfig, n_chans: int, n_outputs: int, sfreq: float) -> BEIRA:
+        """Build from the ``model`` section of a :class:`beira_rt.config.BeiraConfig`.
+
+        Parameters
+        ----------
+        model_cfg : ModelConfig
+            Architecture; ``variant == 'causal'`` selects the causal model.
+        n_chans, n_outputs : int
+            EEG channels and ROIs.
+        sfreq : float
+            Model sampling rate in Hz (``preprocessing.sfreq``).
+        """
+        return cls(
+            n_chans,
+            n_outputs,
+            model_cfg.n_times,
+            sfreq,
+            n_filters=model_cfg.n_filters,
+            filter_size=model_cfg.filter_size,
+            envelope_size=model_cfg.envelope_size,
+            channels=model_cfg.channels,
+            kernel_sizes=model_cfg.kernel_sizes,
+            strides=model_cfg.strides,
+            decoder_reduce=model_cfg.decoder_reduce,
+            dropout=model_cfg.dropout,
+            causal=model_cfg.variant == "causal",
+        )
+
+    @property
+    def input_window_seconds(self) -> float:
+        """Window length in seconds (``n_times / sfreq``)."""
+        return self.n_times / self.sfreq
+
+    def _dry_run(self) -> None:
+        """Run one zero window so that a size mismatch fails here, naming the parameters."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                out = self(torch.zeros(1, self.n_chans, self.n_times))
+        except RuntimeError as err:
+            raise ValueError(
+                f"BEIRA cannot process a window of n_times={self.n_times} samples with "
+                f"strides={list(self.strides)} and kernel_sizes={list(self.hparams['kernel_sizes'])}: {err}"
+            ) from err
+        finally:
+            self.train(was_training)
+        if tuple(out.shape) != (1, self.n_outputs, self.n_times):
+            raise ValueError(
+                f"BEIRA produced an output of shape {tuple(out.shape)} for a window of n_times={self.n_times}; "
+                f"expected {(1, self.n_outputs, self.n_times)}. Check strides={list(self.strides)}."
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predict every output at every sample of the window.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            EEG of shape (batch, n_chans, T), preprocessed and normalised, at ``sfreq``;
+            ``T`` a multiple of ``prod(strides)`` (normally ``n_times``).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, n_outputs, T).
+        """
+        if x.dim() != 3 or x.shape[1] != self.n_chans:
+            raise ValueError(
+                f"BEIRA expects input of shape (batch, n_chans={self.n_chans}, n_times); got {tuple(x.shape)}."
+            )
+        if x.shape[2] % self.total_stride:
+            raise ValueError(
+                f"BEIRA input has {x.shape[2]} samples, not a multiple of prod(strides) = {self.total_stride}; "
+                f"use {nearest_multiples(x.shape[2], self.total_stride)} samples."
+            )
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        # (batch, n_chans, 1, T), channels-last
+        x = pool_time(self.forward_stem(x), self.strides[0])
+        # (batch, n_outputs * channels[1], 1, T / strides[0])
+        return self.forward_tail(x)
+
+    def level_layers(self, level: int) -> tuple[nn.Module, ...]:
+        """The layers of encoder level ``level`` before its pooling, in order.
+
+        Level 0 is the full-rate stem (interpretable block, feature block, first encoder
+        block); level ``i > 0`` is encoder block ``i``.
+        """
+        if level == 0:
+            return (
+                *self.interpretable.layers(),
+                *self.feature_block.feature_layers(),
+                *self.encoder[0].feature_layers(),
+            )
+        return self.encoder[level].feature_layers()
+
+    def level_padding(self, level: int) -> tuple[int, int]:
+        """Zero padding ``(left, right)`` that level ``level`` accumulates (see :func:`layers_padding`)."""
+        return layers_padding(self.level_layers(level))
+
+    @property
+    def stem_padding(self) -> tuple[int, int]:
+        """Zero padding ``(left, right)``, in samples, that the stem accumulates.
+
+        Stem output ``t`` depends on stem input ``t - left .. t + right``; away from the
+        edges by these margins, the stem of a window equals the stem of a longer signal.
+        """
+        return self.level_padding(0)
+
+    def forward_level(self, x: torch.Tensor, level: int, *, keep: int | None = None) -> torch.Tensor:
+        """Encoder level ``level`` before its pooling (see :func:`run_layers` for ``keep``).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, width_in, 1, T), channels-last: the EEG (level 0) or the pooled output of
+            level ``level - 1``.
+        level : int
+            0 (the stem) to ``len(strides) - 1``.
+        keep : int | None
+            Only the first (``> 0``) or last (``< 0``) ``abs(keep)`` output samples.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, n_outputs * channels[level + 1], 1, T or abs(keep)), channels-last.
+        """
+        return run_layers(self.level_layers(level), x, keep)
+
+    def forward_stem(self, x: torch.Tensor, *, keep: int | None = None) -> torch.Tensor:
+        """The full-rate part: interpretable block, feature block, first encoder block before pooling.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, n_chans, 1, T), channels-last; any ``T``.
+        keep : int | None
+            Only the first (``> 0``) or last (``< 0``) ``abs(keep)`` output samples, each
+            layer computed only where those need it (see :func:`run_layers`).
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, n_outputs * channels[1], 1, T or abs(keep)), channels-last.
+        """
+        # interpretable (n_filters per head) -> feature block (channels[0]) -> first encoder
+        # convolution (channels[1]), each at the full rate
+        return self.forward_level(x, 0, keep=keep)
+
+    def forward_tail(self, x: torch.Tensor, start: int = 1, column: int | None = None) -> torch.Tensor:
+        """The rest of the model, from the pooled output of encoder level ``start - 1``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, n_outputs * channels[start], 1, T / prod(strides[:start])), channels-last;
+            ``T`` a multiple of ``prod(strides)``. With ``start=1``: :meth:`forward_stem`
+            pooled by ``strides[0]``.
+        start : int
+            First encoder block to run (1 to ``len(strides)``).
+        column : int | None
+            Compute only this output sample (the last up-sampling and the output layer
+            for it alone).
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, n_outputs, T), or (batch, n_outputs) with ``column``.
+        """
+        for block in self.encoder[start:]:
+            x = block(x)
+        # encoder level i: (batch, n_outputs * channels[i + 1], 1, T / prod(strides[: i + 1]))
+        last = len(self.decoder) - 1
+        for i, block in enumerate(self.decoder):
+            if column is not None and i == last:
+                x = upsample_column(block.block(x), block.scale, block.causal, column)
+            else:
+                x = block(x)
+        # decoder level i (deepest first): (batch, n_outputs * dec[i], 1, T / prod(strides[:i]))
+        x = self.final_layer(x)
+        # (batch, n_outputs, 1, T), or (batch, n_outputs, 1, 1) with column
+        if column is not None:
+            return x[:, :, 0, 0]
+        return x.squeeze(2).contiguous()

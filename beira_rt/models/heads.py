@@ -1,0 +1,259 @@
+"""BEIRA as separate per-ROI heads, and exact conversion to and from the fused model.
+
+:class:`BEIRAHead` is one ROI's network written with plain ``torch.nn`` layers
+(``Conv1d(padding='same')``, ``LayerNorm``, ``MaxPool1d``, linear up-sampling), block for
+block as the paper's reference code lays a head out. It exists to compare with that code and
+to check the fused model: :func:`split_heads` and :func:`fused_from_heads` copy weights
+between a fused :class:`~beira_rt.models.beira.BEIRA` and a list of heads, and the two give
+the same outputs (tests/models/test_heads.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from beira_rt.models.beira import BEIRA
+from beira_rt.models.checks import check_architecture, decoder_channels
+from beira_rt.models.functional import conv_padding, pool_time, upsample_time
+from beira_rt.models.layers import HeadLayerNorm
+
+__all__ = ["BEIRAHead", "BEIRASeparateHeads", "fused_from_heads", "split_heads"]
+
+
+class _Conv(nn.Conv1d):
+    """``Conv1d`` with 'same' padding, or left-only padding when causal."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, causal: bool, **kwargs: Any) -> None:
+        super().__init__(in_ch, out_ch, kernel_size, padding=0 if causal else "same", **kwargs)
+        self.causal_pad = conv_padding(kernel_size, True) if causal else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.causal_pad is not None:
+            x = F.pad(x, self.causal_pad)
+        return super().forward(x)
+
+
+class _ConvBlock(nn.Module):
+    """Conv (no bias) -> LayerNorm over channels -> GELU -> dropout -> max pool."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int, *, stride: int, dropout: float, causal: bool
+    ) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = _Conv(in_ch, out_ch, kernel_size, causal=causal, bias=False)
+        self.norm = nn.LayerNorm(out_ch)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return pool_time(self.drop(self.act(x)), self.stride)
+
+
+class _UpBlock(nn.Module):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int, *, scale: int, dropout: float, causal: bool
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.causal = causal
+        self.block = _ConvBlock(in_ch, out_ch, kernel_size, stride=1, dropout=dropout, causal=causal)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upsample_time(self.block(x), self.scale, self.causal)
+
+
+class _Interpretable(nn.Module):
+    def __init__(
+        self, n_chans: int, n_filters: int, filter_size: int, envelope_size: int, causal: bool
+    ) -> None:
+        super().__init__()
+        self.unmix = nn.Conv1d(n_chans, n_filters, 1)
+        self.bn_unmix = nn.BatchNorm1d(n_filters, affine=False)
+        self.band_pass = _Conv(n_filters, n_filters, filter_size, causal=causal, groups=n_filters, bias=False)
+        self.bn_band = nn.BatchNorm1d(n_filters, affine=False)
+        self.act = nn.ReLU()
+        self.envelope = _Conv(n_filters, n_filters, envelope_size, causal=causal, groups=n_filters)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn_unmix(self.unmix(x))
+        return self.envelope(self.act(self.bn_band(self.band_pass(x))))
+
+
+class BEIRAHead(nn.Module):
+    """One ROI head of BEIRA in plain ``torch.nn`` layers (see :class:`BEIRA` for parameters).
+
+    Input (batch, n_chans, T) -> output (batch, 1, T).
+    """
+
+    def __init__(
+        self,
+        n_chans: int,
+        n_times: int,
+        sfreq: float = 100.0,
+        *,
+        n_filters: int = 16,
+        filter_size: int = 51,
+        envelope_size: int = 51,
+        channels: Sequence[int] = (128, 128, 128, 128),
+        kernel_sizes: Sequence[int] = (5, 5, 3),
+        strides: Sequence[int] = (8, 8, 4),
+        decoder_reduce: int = 4,
+        dropout: float = 0.3,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
+        self.hparams: dict[str, Any] = dict(
+            n_chans=n_chans,
+            n_times=n_times,
+            n_filters=n_filters,
+            filter_size=filter_size,
+            envelope_size=envelope_size,
+            channels=channels,
+            kernel_sizes=kernel_sizes,
+            strides=strides,
+            decoder_reduce=decoder_reduce,
+            dropout=float(dropout),
+        )
+        check_architecture(n_outputs=1, **self.hparams)
+        self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
+        dec = decoder_channels(channels, decoder_reduce)
+        self.interpretable = _Interpretable(n_chans, n_filters, filter_size, envelope_size, causal)
+        self.feature_block = _ConvBlock(n_filters, channels[0], 3, stride=1, dropout=dropout, causal=causal)
+        self.encoder = nn.ModuleList(
+            _ConvBlock(
+                channels[i],
+                channels[i + 1],
+                kernel_sizes[i],
+                stride=strides[i],
+                dropout=dropout,
+                causal=causal,
+            )
+            for i in range(len(strides))
+        )
+        self.decoder = nn.ModuleList(
+            _UpBlock(dec[i + 1], dec[i], kernel_sizes[i], scale=strides[i], dropout=dropout, causal=causal)
+            for i in reversed(range(len(strides)))
+        )
+        self.final_layer = nn.Conv1d(dec[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_chans, T) -> (batch, 1, T); ``T`` a multiple of ``prod(strides)``."""
+        x = self.interpretable(x)  # (batch, n_filters, T)
+        x = self.feature_block(x)  # (batch, channels[0], T)
+        for block in self.encoder:  # (batch, channels[i + 1], T / prod(strides[: i + 1]))
+            x = block(x)
+        for block in self.decoder:  # (batch, dec[i], T / prod(strides[:i])), deepest first
+            x = block(x)
+        return self.final_layer(x)  # (batch, 1, T)
+
+
+class BEIRASeparateHeads(nn.Module):
+    """Independent :class:`BEIRAHead` s run one after the other; outputs stacked on axis 1.
+
+    Input (batch, n_chans, T) -> output (batch, n_heads, T), as :class:`BEIRA`.
+    """
+
+    def __init__(self, heads: Sequence[BEIRAHead]) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("BEIRASeparateHeads needs at least one head.")
+        first = heads[0].hparams
+        for i, head in enumerate(heads):
+            if head.hparams != first:
+                raise ValueError(
+                    f"head {i} has a different architecture from head 0: {head.hparams} != {first}; "
+                    "all heads must be built with the same parameters."
+                )
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([head(x) for head in self.heads], dim=1)
+
+
+def _layer_norm_keys(model: BEIRA) -> set[str]:
+    keys = set()
+    for name, module in model.named_modules():
+        if isinstance(module, HeadLayerNorm):
+            keys.update({f"{name}.weight", f"{name}.bias"})
+    return keys
+
+
+def split_heads(model: BEIRA) -> BEIRASeparateHeads:
+    """Copy a fused model into separate heads (same mode, same outputs).
+
+    Parameters
+    ----------
+    model : BEIRA
+        The fused model.
+
+    Returns
+    -------
+    BEIRASeparateHeads
+        ``n_outputs`` heads holding the fused model's weights and batch-norm statistics.
+    """
+    hp = {k: v for k, v in model.hparams.items() if k != "n_outputs"}
+    n_heads = model.n_outputs
+    ln_keys = _layer_norm_keys(model)
+    fused = model.state_dict()
+    heads = []
+    for h in range(n_heads):
+        head = BEIRAHead(**hp)
+        state = {}
+        for key, ref in head.state_dict().items():
+            value = fused[key]
+            if ref.dim() == 0:  # num_batches_tracked
+                state[key] = value.clone()
+            elif key in ln_keys:
+                state[key] = value[h].clone()
+            else:
+                n = ref.shape[0]
+                state[key] = value[h * n : (h + 1) * n].clone()
+        head.load_state_dict(state)
+        heads.append(head)
+    separate = BEIRASeparateHeads(heads)
+    separate.train(model.training)
+    return separate
+
+
+def fused_from_heads(heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
+    """Build the fused model that computes the given heads (one output per head, in order).
+
+    Parameters
+    ----------
+    heads : sequence of BEIRAHead or BEIRASeparateHeads
+        Heads of one architecture. The fused batch-norm counter ``num_batches_tracked``
+        (used only when batch-norm momentum is None) is taken from the first head.
+
+    Returns
+    -------
+    BEIRA
+        A fused model whose output ``h`` equals ``heads[h]``'s output.
+    """
+    separate = heads if isinstance(heads, BEIRASeparateHeads) else BEIRASeparateHeads(list(heads))
+    head_list = list(separate.heads)
+    training = separate.training if isinstance(heads, BEIRASeparateHeads) else head_list[0].training
+    hp = dict(head_list[0].hparams)
+    model = BEIRA(n_outputs=len(head_list), **hp)
+    ln_keys = _layer_norm_keys(model)
+    states = [head.state_dict() for head in head_list]
+    fused = {}
+    for key in model.state_dict():
+        values = [state[key] for state in states]
+        if values[0].dim() == 0:
+            fused[key] = values[0].clone()
+        elif key in ln_keys:
+            fused[key] = torch.stack(values, dim=0)
+        else:
+            fused[key] = torch.cat(values, dim=0)
+    model.load_state_dict(fused)
+    model.train(training)
+    return model

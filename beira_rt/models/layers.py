@@ -1,0 +1,350 @@
+"""Layers of BEIRA with the ROI heads fused into grouped operations.
+
+Every fused layer holds the weights of ``n_heads`` independent heads. The channel axis is
+head-major: channel ``head * width + c`` is channel ``c`` of head ``head``. Grouped
+convolutions (``groups=n_heads``) keep the heads apart; the layer norm normalises each
+head's channels separately with per-head affine parameters.
+
+Inside the fused model tensors are 4-D, ``(batch, channels, 1, time)``, in channels-last
+memory (the channels of one time sample are contiguous). On CPU, oneDNN runs these grouped
+convolutions as 2-D convolutions with a height of one faster than the same 1-D grouped
+convolutions, and the per-head layer norm over channels becomes a plain contiguous
+``layer_norm`` (``tools/bench_model.py`` measures the whole model).
+
+The time conventions (reference and causal) are in :mod:`beira_rt.models.functional`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from beira_rt.models.functional import conv_padding, pool_time, upsample_time
+
+__all__ = [
+    "FusedConvBlock",
+    "FusedInterpretableBlock",
+    "FusedUpBlock",
+    "HeadConv",
+    "HeadLayerNorm",
+    "layers_padding",
+    "run_layers",
+]
+
+
+def layers_padding(layers: Sequence[nn.Module]) -> tuple[int, int]:
+    """Zero padding ``(left, right)`` in samples accumulated by a stack of layers.
+
+    Output ``t`` of the stack depends on its input ``t - left .. t + right`` (the
+    :class:`HeadConv` layers pad; the others act per sample).
+    """
+    pads = [layer.padding for layer in layers if isinstance(layer, HeadConv)]
+    return sum(p[0] for p in pads), sum(p[1] for p in pads)
+
+
+def run_layers(layers: Sequence[nn.Module], x: torch.Tensor, keep: int | None = None) -> torch.Tensor:
+    """Run stride-1 layers in order, optionally only for the first or last output samples.
+
+    Parameters
+    ----------
+    layers : sequence of nn.Module
+        :class:`HeadConv` layers and per-sample layers (norms, activations, dropout).
+    x : torch.Tensor
+        (batch, channels, 1, T), channels-last.
+    keep : int | None
+        ``None``: all ``T`` outputs. ``k > 0``: the first ``k``; ``k < 0``: the last ``-k``.
+        Each convolution's output is cut to what the kept samples depend on, so the work
+        shrinks with ``k``. The kept samples are those of the full run when ``T >= abs(k) +
+        right`` (first) or ``T >= abs(k) + left`` (last), see :func:`layers_padding`.
+
+    Returns
+    -------
+    torch.Tensor
+        (batch, channels_out, 1, T or abs(keep)).
+    """
+    need: list[int | None] = [None] * len(layers)  # samples needed after each layer
+    if keep is not None:
+        n = abs(keep)
+        for k in reversed(range(len(layers))):
+            need[k] = n
+            if isinstance(layers[k], HeadConv):
+                n += layers[k].padding[1] if keep > 0 else layers[k].padding[0]
+    for layer, n in zip(layers, need, strict=True):
+        x = layer(x)
+        if n is not None and isinstance(layer, HeadConv) and x.shape[-1] > n:
+            x = _channels_last(x[..., :n] if keep > 0 else x[..., x.shape[-1] - n :])
+    return x
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+class HeadConv(nn.Module):
+    """A 1-D convolution over (batch, channels, 1, time) tensors, 'same' or causal padded.
+
+    The weight has the shape of ``torch.nn.Conv1d``'s, (out_channels, in_channels // groups,
+    kernel_size), and the same initialisation, so that weights move freely between the two.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channel counts (all heads together).
+    kernel_size : int
+        Taps, in samples at the rate of the input.
+    groups : int
+        Convolution groups (``n_heads`` for head-separate layers, ``in_channels`` for
+        depth-wise filters).
+    bias : bool
+        Whether to add a learned bias per output channel.
+    causal : bool
+        Left padding only (see :func:`conv_padding`).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        groups: int = 1,
+        bias: bool = True,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        self.groups = groups
+        self.kernel_size = kernel_size
+        self.padding = conv_padding(kernel_size, causal)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as ``torch.nn.Conv1d`` does (Kaiming uniform, a = sqrt(5))."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2]
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, 1, n_times) -> (batch, out_channels, 1, n_times)."""
+        left, right = self.padding
+        if left != right:
+            x = _channels_last(F.pad(x, (left, right)))
+            left = 0
+        weight = self.weight.unsqueeze(2)
+        groups = self.groups
+        if groups == 1 or groups == weight.shape[0] or x.device.type != "cpu" or not torch.is_grad_enabled():
+            return F.conv2d(x, weight, self.bias, padding=(0, left), groups=groups)
+        # Training on CPU: oneDNN's backward pass of a grouped convolution is markedly slower
+        # than that of one dense convolution per group (tools/bench_model.py), so run the
+        # groups (the heads) one by one; the result is the same convolution.
+        biases = self.bias.chunk(groups) if self.bias is not None else (None,) * groups
+        outs = [
+            F.conv2d(xg, wg, bg, padding=(0, left))
+            for xg, wg, bg in zip(x.chunk(groups, dim=1), weight.chunk(groups, dim=0), biases, strict=True)
+        ]
+        return _channels_last(torch.cat(outs, dim=1))
+
+    def extra_repr(self) -> str:
+        out_ch, in_per_group, k = self.weight.shape
+        return (
+            f"{in_per_group * self.groups}, {out_ch}, kernel_size={k}, groups={self.groups}, "
+            f"padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class HeadLayerNorm(nn.Module):
+    """Layer norm over the channels of each head, per time sample, with per-head affine.
+
+    Equals ``torch.nn.LayerNorm(n_channels)`` applied to each head's channels (moved to the
+    last axis), with head ``h`` using ``weight[h]`` and ``bias[h]``.
+
+    Parameters
+    ----------
+    n_heads : int
+        Number of heads.
+    n_channels : int
+        Channels per head.
+    eps : float
+        Added to the variance, as in ``torch.nn.LayerNorm``.
+    """
+
+    def __init__(self, n_heads: int, n_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.n_channels = n_channels
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n_heads, n_channels))
+        self.bias = nn.Parameter(torch.zeros(n_heads, n_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_heads * n_channels, 1, n_times) -> the same shape."""
+        batch, width, _, n_times = x.shape
+        # a view when x is channels-last: one row of n_heads * n_channels per time sample;
+        # a group norm with one group per head normalises each head's channels per sample
+        # and applies the per-head affine in the same pass
+        rows = x.permute(0, 2, 3, 1).reshape(batch * n_times, width)
+        if torch.is_grad_enabled():
+            # layer_norm's backward pass is much faster than group_norm's on CPU
+            y = F.layer_norm(rows.view(-1, self.n_heads, self.n_channels), (self.n_channels,), eps=self.eps)
+            y = torch.addcmul(self.bias, y, self.weight)
+        else:
+            y = F.group_norm(rows, self.n_heads, self.weight.reshape(-1), self.bias.reshape(-1), self.eps)
+        return y.reshape(batch, 1, n_times, width).permute(0, 3, 1, 2)
+
+    def extra_repr(self) -> str:
+        return f"n_heads={self.n_heads}, n_channels={self.n_channels}, eps={self.eps}"
+
+
+class FusedConvBlock(nn.Module):
+    """Convolution (no bias) -> per-head layer norm -> GELU -> dropout -> max pool, all heads.
+
+    Parameters
+    ----------
+    n_heads : int
+        Number of heads.
+    in_channels, out_channels : int
+        Channels per head.
+    kernel_size : int
+        Taps of the convolution.
+    stride : int
+        Max-pooling factor (1 = none).
+    dropout : float
+        Dropout probability.
+    causal : bool
+        Left padding only.
+    """
+
+    def __init__(
+        self,
+        n_heads: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        dropout: float = 0.0,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = HeadConv(
+            n_heads * in_channels,
+            n_heads * out_channels,
+            kernel_size,
+            groups=n_heads,
+            bias=False,
+            causal=causal,
+        )
+        self.norm = HeadLayerNorm(n_heads, out_channels)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+
+    def feature_layers(self) -> tuple[nn.Module, ...]:
+        """The layers before pooling, in order (the convolution first)."""
+        return (self.conv, self.norm, self.act, self.drop)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The block before pooling: (batch, n_heads * in_channels, 1, T) -> (..., out_channels, 1, T)."""
+        for layer in self.feature_layers():
+            x = layer(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_heads * in_channels, 1, T) -> (batch, n_heads * out_channels, 1, T // stride)."""
+        return pool_time(self.features(x), self.stride)
+
+
+class FusedUpBlock(nn.Module):
+    """A :class:`FusedConvBlock` without pooling, then up-sampling by ``scale``.
+
+    Parameters
+    ----------
+    n_heads, in_channels, out_channels, kernel_size, dropout, causal
+        As :class:`FusedConvBlock`.
+    scale : int
+        Up-sampling factor (see :func:`upsample_time`).
+    """
+
+    def __init__(
+        self,
+        n_heads: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        scale: int,
+        dropout: float = 0.0,
+        causal: bool = False,
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.causal = causal
+        self.block = FusedConvBlock(
+            n_heads, in_channels, out_channels, kernel_size, dropout=dropout, causal=causal
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_heads * in_channels, 1, T) -> (batch, n_heads * out_channels, 1, T * scale)."""
+        return _channels_last(upsample_time(self.block(x), self.scale, self.causal))
+
+
+class FusedInterpretableBlock(nn.Module):
+    """BEIRA's interpretable front end for all heads.
+
+    Per head: spatial unmixing of the EEG channels into ``n_filters`` branches (1x1
+    convolution), batch norm (no affine), a learned depth-wise band-pass FIR filter (no bias),
+    batch norm (no affine), ReLU (rectification), and a learned depth-wise low-pass FIR filter
+    that extracts the envelope.
+
+    Parameters
+    ----------
+    n_chans : int
+        EEG channels.
+    n_heads : int
+        Number of heads.
+    n_filters : int
+        Branches per head.
+    filter_size, envelope_size : int
+        Taps of the band-pass and envelope filters (samples at the model rate).
+    causal : bool
+        Left padding only.
+    """
+
+    def __init__(
+        self,
+        n_chans: int,
+        n_heads: int,
+        n_filters: int,
+        filter_size: int,
+        envelope_size: int,
+        *,
+        causal: bool,
+    ) -> None:
+        super().__init__()
+        width = n_heads * n_filters
+        self.unmix = HeadConv(n_chans, width, 1)
+        self.bn_unmix = nn.BatchNorm2d(width, affine=False)
+        self.band_pass = HeadConv(width, width, filter_size, groups=width, bias=False, causal=causal)
+        self.bn_band = nn.BatchNorm2d(width, affine=False)
+        self.act = nn.ReLU()
+        self.envelope = HeadConv(width, width, envelope_size, groups=width, causal=causal)
+
+    def layers(self) -> tuple[nn.Module, ...]:
+        """The layers in order."""
+        return (self.unmix, self.bn_unmix, self.band_pass, self.bn_band, self.act, self.envelope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_chans, 1, T) -> (batch, n_heads * n_filters, 1, T)."""
+        for layer in self.layers():
+            x = layer(x)
+        return x

@@ -1,0 +1,151 @@
+"""Contract tests of the fused BEIRA model over both variants (reference and causal)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from beira_rt.config import ConfigError, ModelConfig
+from beira_rt.models import BEIRA, BEIRAHead
+
+from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+
+VARIANTS = [False, True]
+PAPER_PARAMS_PER_HEAD = 245_057  # AutoEncoder1D_Artur in the paper's notebook (BEIRA_ALL_IN_ONE)
+
+
+def small(seed: int = 0, causal: bool = False, **over) -> BEIRA:
+    torch.manual_seed(seed)
+    return BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, 100.0, **{**SMALL, **over}, causal=causal)
+
+
+def window(batch: int = 2, seed: int = 1, n_times: int = N_TIMES) -> torch.Tensor:
+    return torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("variant", ["reference", "causal"])
+def test_paper_settings_give_the_published_parameter_count(variant):
+    cfg = ModelConfig(variant=variant)
+    model = BEIRA.from_config(cfg, n_chans=30, n_outputs=8, sfreq=100.0)
+    head = BEIRAHead(30, cfg.n_times, causal=variant == "causal")
+    assert sum(p.numel() for p in head.parameters()) == PAPER_PARAMS_PER_HEAD
+    assert sum(p.numel() for p in model.parameters()) == 8 * PAPER_PARAMS_PER_HEAD
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 30, cfg.n_times, generator=torch.Generator().manual_seed(0)))
+    assert out.shape == (1, 8, 2048)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_output_shape_and_length_flexibility(causal):
+    model = small(causal=causal).eval()
+    with torch.no_grad():
+        assert model(window(batch=2)).shape == (2, N_OUTPUTS, N_TIMES)
+        # any multiple of prod(strides) = 16 works, not only n_times
+        assert model(window(batch=1, n_times=48)).shape == (1, N_OUTPUTS, 48)
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_same_seed_same_model_other_seed_other_model(causal):
+    x = window()
+    a, b, c = small(0, causal).eval(), small(0, causal).eval(), small(1, causal).eval()
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+        assert not torch.allclose(a(x), c(x))
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_state_dict_round_trip(causal):
+    src = small(0, causal)
+    randomise_statistics(src)
+    dst = small(5, causal)
+    dst.load_state_dict(src.state_dict())
+    src.eval(), dst.eval()
+    x = window()
+    with torch.no_grad():
+        assert torch.equal(src(x), dst(x))
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_torch_export_round_trip(causal):
+    model = small(0, causal)
+    randomise_statistics(model)
+    model.eval()
+    x = window()
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        expected = model(x)
+        got = exported.module()(window(seed=1))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_eval_is_deterministic_and_training_uses_dropout(causal):
+    model = small(0, causal)
+    x = window()
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("causal", VARIANTS)
+def test_inference_and_autograd_paths_agree(causal):
+    """The model runs other kernels when autograd records (CPU training); same function."""
+    model = small(0, causal)
+    randomise_statistics(model)
+    model.eval()
+    x = window()
+    with torch.inference_mode():
+        fast = model(x)
+    with torch.enable_grad():
+        recorded = model(x.clone().requires_grad_())
+    torch.testing.assert_close(recorded.detach(), fast, rtol=1e-5, atol=1e-6)
+
+
+def test_from_config_equals_direct_construction():
+    cfg = ModelConfig(variant="causal", n_times=N_TIMES, **SMALL)
+    torch.manual_seed(3)
+    a = BEIRA.from_config(cfg, N_CHANS, N_OUTPUTS, sfreq=250.0)
+    b = small(3, causal=True)
+    assert a.causal and a.sfreq == 250.0 and a.input_window_seconds == pytest.approx(N_TIMES / 250.0)
+    assert a.state_dict().keys() == b.state_dict().keys()
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_window_not_a_multiple_of_the_strides_is_refused_with_alternatives():
+    with pytest.raises(ValueError, match=r"n_times=120 .*prod\(strides\) = 16.*112 or 128"):
+        BEIRA(N_CHANS, N_OUTPUTS, 120, **SMALL)
+    with pytest.raises(ValueError, match=r"n_times=10 .*use n_times = 16"):
+        BEIRA(N_CHANS, N_OUTPUTS, 10, **SMALL)
+    with pytest.raises(ConfigError, match=r"model.n_times \(2000\).*256; use 1792 or 2048"):
+        ModelConfig(n_times=2000)
+
+
+@pytest.mark.parametrize(
+    ("over", "pattern"),
+    [
+        (dict(channels=(8, 8, 8)), "channels must have one more entry than strides"),
+        (dict(decoder_reduce=9), "decoder_reduce=9 leaves no decoder channels"),
+        (dict(dropout=1.0), "dropout must be in"),
+        (dict(strides=(2, 0, 2)), "strides must be a non-empty list of positive integers"),
+        (dict(n_filters=0), "n_filters must be a positive integer"),
+    ],
+)
+def test_bad_hyper_parameters_name_the_parameter(over, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **{**SMALL, **over})
+
+
+def test_bad_input_is_refused_with_the_expected_shape():
+    model = small().eval()
+    with pytest.raises(ValueError, match=r"n_chans=5.*got \(2, 4, 128\)"):
+        model(torch.zeros(2, 4, N_TIMES))
+    with pytest.raises(
+        ValueError, match="100 samples, not a multiple of prod\\(strides\\) = 16; use 96 or 112"
+    ):
+        model(torch.zeros(1, N_CHANS, 100))

@@ -1,0 +1,105 @@
+"""The fused model equals the separate-head model (the reference layout) weight for weight."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from beira_rt.models import BEIRA, BEIRAHead, BEIRASeparateHeads, fused_from_heads, split_heads
+
+from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+
+# the separate heads use Conv1d(padding="same"), which warns about even kernels (SMALL has one)
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+
+
+def _window(batch: int = 3, seed: int = 7) -> torch.Tensor:
+    return torch.randn(batch, N_CHANS, N_TIMES, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_split_heads_gives_the_same_outputs(causal):
+    torch.manual_seed(0)
+    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=causal)
+    randomise_statistics(fused)
+    fused.eval()
+    separate = split_heads(fused)
+    assert not separate.training and len(separate.heads) == N_OUTPUTS
+    x = _window()
+    with torch.no_grad():
+        expected = separate(x)
+        got = fused(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # and each head alone is the matching output channel
+    with torch.no_grad():
+        torch.testing.assert_close(separate.heads[1](x)[:, 0], got[:, 1], rtol=1e-5, atol=1e-5)
+
+
+def test_paper_sized_fused_and_separate_agree():
+    torch.manual_seed(0)
+    fused = BEIRA(30, 8, 2048)
+    randomise_statistics(fused)
+    fused.eval()
+    x = torch.randn(1, 30, 2048, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), split_heads(fused)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_independent_heads_fuse_into_one_model():
+    heads = []
+    for seed in range(N_OUTPUTS):
+        torch.manual_seed(100 + seed)
+        head = BEIRAHead(N_CHANS, N_TIMES, **SMALL)
+        randomise_statistics(head, seed=seed)
+        heads.append(head.eval())
+    fused = fused_from_heads(heads)
+    assert isinstance(fused, BEIRA) and not fused.training and fused.n_outputs == N_OUTPUTS
+    x = _window()
+    with torch.no_grad():
+        got = fused(x)
+        for h, head in enumerate(heads):
+            torch.testing.assert_close(got[:, h : h + 1], head(x), rtol=1e-5, atol=1e-5)
+
+
+def test_split_then_fuse_restores_every_tensor_exactly():
+    torch.manual_seed(0)
+    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=True)
+    randomise_statistics(fused)
+    back = fused_from_heads(split_heads(fused))
+    assert back.hparams == fused.hparams
+    for key, value in fused.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
+
+
+def test_training_step_matches_without_dropout():
+    """Train mode (batch statistics) and gradients agree too, so either form can be trained."""
+    torch.manual_seed(0)
+    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **{**SMALL, "dropout": 0.0})
+    randomise_statistics(fused)
+    separate = split_heads(fused)
+    fused.train(), separate.train()
+    x = _window(batch=4)
+    target = torch.randn(4, N_OUTPUTS, N_TIMES, generator=torch.Generator().manual_seed(3))
+    F.mse_loss(fused(x), target).backward()
+    F.mse_loss(separate(x), target).backward()
+    grads = {name: p.grad for name, p in fused.named_parameters()}
+    for h, head in enumerate(separate.heads):
+        for name, p in head.named_parameters():
+            g = grads[name]
+            expected = g[h] if ".norm." in name else g[h * p.shape[0] : (h + 1) * p.shape[0]]
+            torch.testing.assert_close(expected, p.grad, rtol=1e-4, atol=1e-6, msg=f"head {h} {name}")
+    # the batch-norm running statistics moved the same way
+    resplit = split_heads(fused)
+    for head, ref in zip(resplit.heads, separate.heads, strict=True):
+        for (name, a), (_, b) in zip(head.named_buffers(), ref.named_buffers(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_heads_of_different_architectures_are_refused():
+    a = BEIRAHead(N_CHANS, N_TIMES, **SMALL)
+    b = BEIRAHead(N_CHANS, N_TIMES, **{**SMALL, "n_filters": 4})
+    with pytest.raises(ValueError, match="head 1 has a different architecture"):
+        BEIRASeparateHeads([a, b])
+    with pytest.raises(ValueError, match="at least one head"):
+        fused_from_heads([])
