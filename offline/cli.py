@@ -1,13 +1,55 @@
-"""``beira-train``: train BEIRA on a recording, or re-evaluate a bundle."""
+"""``beira-train``: train BEIRA on a recording, or re-evaluate a bundle.
+
+Train (the default command)::
+
+    beira-train --data DIR --subject trio1 --out runs/trio1 [--config YAML]
+                [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
+                [--device auto|cpu|cuda] [--max-minutes M] [--seed N] [-v/-q]
+
+Re-evaluate a bundle on a recording::
+
+    beira-train evaluate BUNDLE --data DIR --subject S [--out DIR]
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from beira_rt.cli._common import add_common_args, not_implemented, run_main
+from beira_rt._logging import logger
+from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
+from beira_rt.config import ConfigError
+
+__all__ = ["build_evaluate_parser", "build_parser", "main"]
+
+EPILOG = (
+    "Re-evaluate a saved bundle with: beira-train evaluate BUNDLE --data DIR --subject S [--out DIR] "
+    "(see beira-train evaluate --help)."
+)
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_argument_group("recording (a CWL subject, or a generic EEG file + ROI table)")
+    src.add_argument("--data", metavar="DIR", help="folder holding the subject folders (CWL layout)")
+    src.add_argument("--subject", metavar="S", help="subject id, e.g. trio1")
+    src.add_argument(
+        "--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn, online)"
+    )
+    src.add_argument("--atlas-labels", metavar="TSV", help="labels table of --atlas (index and name)")
+    src.add_argument(
+        "--eeg", metavar="FILE", help="generic path: any MNE-readable EEG file (instead of --data)"
+    )
+    src.add_argument("--roi-tsv", metavar="TSV", help="generic path: ROI series, one row per volume marker")
+    src.add_argument(
+        "--marker", metavar="NAME", help="generic path: volume marker annotation (default data.volume_marker)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The training command's parser."""
     parser = argparse.ArgumentParser(
         prog="beira-train",
         description=(
@@ -15,20 +57,175 @@ def build_parser() -> argparse.ArgumentParser:
             "atlas) with a chronological train/validation/test split, and write a model bundle, "
             "metrics and figures."
         ),
+        epilog=EPILOG,
     )
-    parser.add_argument("--data", metavar="DIR", help="folder holding the subject folders")
-    parser.add_argument("--subject", metavar="S", help="subject id, e.g. trio1")
+    _add_data_args(parser)
     parser.add_argument("--out", metavar="DIR", help="output folder for the bundle and the report")
+    parser.add_argument(
+        "--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), help="torch device (overrides training.device)"
+    )
+    parser.add_argument(
+        "--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"
+    )
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed (training.seed)")
+    parser.add_argument(
+        "--num-threads", type=int, metavar="N", help="torch CPU threads (training.num_threads)"
+    )
     add_common_args(parser)
     return parser
 
 
-def _main(args: argparse.Namespace) -> int:
-    return not_implemented("beira-train", "the offline trainer issue")
+def build_evaluate_parser() -> argparse.ArgumentParser:
+    """The ``evaluate`` subcommand's parser."""
+    parser = argparse.ArgumentParser(
+        prog="beira-train evaluate",
+        description=(
+            "Re-evaluate a model bundle on a recording: the bundle's own preprocessing, normalisation and "
+            "split rules; prints and writes the test-block and whole-recording metrics."
+        ),
+    )
+    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle (model.beira)")
+    _add_data_args(parser)
+    parser.add_argument("--out", metavar="DIR", help="folder for evaluation.json and test_predictions.png")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: the bundle's training.num_threads)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
+    return parser
+
+
+class UsageError(ValueError):
+    """A missing or contradictory command-line argument."""
+
+
+def _load_recording(args: argparse.Namespace, cfg: Any) -> tuple[Any, dict | None, float]:
+    from offline.loader import load_cwl_subject, load_generic
+    from offline.pipeline import read_ceiling
+
+    t = time.perf_counter()
+    if args.eeg or args.roi_tsv:
+        if not (args.eeg and args.roi_tsv) or args.data:
+            raise UsageError("the generic path needs both --eeg and --roi-tsv, and no --data.")
+        rec = load_generic(args.eeg, args.roi_tsv, args.marker, cfg.data, cfg.preprocessing.sfreq)
+        return rec, None, time.perf_counter() - t
+    if not args.data or not args.subject:
+        raise UsageError("give --data DIR and --subject S (or --eeg FILE and --roi-tsv TSV).")
+    data_dir = Path(args.data)
+    if not data_dir.is_dir():
+        raise UsageError(
+            f"--data {data_dir} is not a folder; give the folder that holds the subject folders."
+        )
+    if not (data_dir / args.subject).is_dir():
+        found = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
+        raise UsageError(
+            f"subject folder {data_dir / args.subject} does not exist; folders in {data_dir}: {found}."
+        )
+    if bool(args.atlas) != bool(args.atlas_labels):
+        raise UsageError("give --atlas and --atlas-labels together (a labels image and its table).")
+    rec = load_cwl_subject(
+        data_dir, args.subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+    )
+    return rec, read_ceiling(data_dir, args.subject, tuple(cfg.data.rois)), time.perf_counter() - t
+
+
+def _print_summary(metrics: dict[str, Any], head: str) -> None:
+    test = metrics["test"]
+    rois = list(test["r_per_roi"])
+    base = metrics.get("baseline") or {}
+    ceil = metrics.get("ceiling") or {}
+    print(head)
+    print(f"{'ROI':18s} {'BEIRA':>7s} {'baseline':>9s} {'ceiling (test block)':>21s}")
+    for roi in rois:
+        b = (base.get("r_per_roi") or {}).get(roi)
+        c = (ceil.get("test_r_per_roi") or {}).get(roi)
+        r = test["r_per_roi"][roi]
+        print(f"{roi:18s} {_fmt(r):>7s} {_fmt(b):>9s} {_fmt(c):>21s}")
+    print(
+        f"{'mean':18s} {_fmt(test['r_mean']):>7s} {_fmt(base.get('r_mean')):>9s} {_fmt(ceil.get('test_r_mean')):>21s}"
+    )
+    las = test.get("r_by_lookahead", {})
+    print(
+        "live read-out, mean test r by look-ahead: "
+        + ", ".join(f"{la} s: {_fmt(r)}" for la, r in las.items())
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from offline.pipeline import run_training
+
+    if not args.out:
+        raise UsageError("give --out DIR, the folder for the bundle and the report.")
+    cfg = config_from_args(args, {
+        "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
+        "training.seed": args.seed, "training.num_threads": args.num_threads,
+    })  # fmt: skip
+    rec, ceiling, load_s = _load_recording(args, cfg)
+    metrics = run_training(cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s)
+    _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
+    print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {Path(args.out) / 'model.beira'}, "
+          f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from beira_rt.bundle import load_bundle
+    from offline.reevaluate import evaluate_bundle
+
+    bundle = load_bundle(args.bundle)
+    threads = args.num_threads or bundle.config.training.num_threads
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rec, ceiling, _ = _load_recording(args, bundle.config)
+    metrics = evaluate_bundle(bundle, rec, device=args.device, out_dir=args.out, ceiling=ceiling)
+    _print_summary(metrics, f"{args.bundle} on {metrics['subject']}: test block, Pearson r")
+    print(f"whole recording (offline read-out): mean r {_fmt(metrics['all']['r_mean'])}")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'evaluation.json'}")
+    return 0
+
+
+def _guarded(fn: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from beira_rt.bundle import BundleError
+        from offline.loader import DataError
+
+        try:
+            return fn(args)
+        except ConfigError:
+            raise  # run_main reports it (exit 2)
+        except UsageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        except (DataError, BundleError, FileNotFoundError, ValueError) as err:
+            logger.debug("failed", exc_info=True)
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILURE
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(_main, build_parser(), argv)
+    """Entry point of ``beira-train`` (``evaluate`` as first argument selects the subcommand)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        return run_main(_guarded(_evaluate), build_evaluate_parser(), argv[1:])
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    return run_main(_guarded(_train), build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,362 @@
+"""One training run from a recording to a bundle, metrics and figures.
+
+:func:`run_training` is what ``beira-train`` does: load, preprocess and split
+(:mod:`offline.dataset`), train with validation-chosen checkpoint
+(:mod:`offline.train`), choose the live look-ahead on the validation block,
+evaluate on the test block (offline read-out and live read-out at each
+look-ahead, :mod:`offline.evaluate`), fit the linear baseline
+(:mod:`offline.baseline`), read the ceiling of a synthetic recording, then
+write ``model.beira``, ``metrics.json``, ``history.jsonl`` and the figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from beira_rt._logging import logger
+from beira_rt.bundle import ModelBundle, save_bundle
+from beira_rt.config import BeiraConfig, to_dict
+from beira_rt.models import BEIRA
+
+from . import report
+from .baseline import fit_baseline
+from .dataset import PreparedData, prepare_data
+from .evaluate import choose_lookahead, lookahead_r, pearson_r, predict_span, readout_region
+from .train import resolve_device, train_model
+
+__all__ = [
+    "READOUT_NOTE",
+    "config_hash",
+    "environment",
+    "jsonable",
+    "read_ceiling",
+    "run_training",
+    "save_test_predictions",
+    "test_metrics",
+]
+
+#: How the offline (a) and live (b) numbers are defined, copied into metrics.json.
+READOUT_NOTE = (
+    "offline: windows tiled with hop n_times/2, each sample read from the window where it lies in the "
+    "read-out region (reference: centre half, causal: right half); live: predict_at at each look-ahead "
+    "every live.hop over the block, all look-aheads scored on the same target samples. Targets are the "
+    "BOLD bold_delay s after each EEG sample; EEG before a block (and, for look-ahead or centre read-out, "
+    "just after a target's own sample) is input, no target outside the block is used."
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: arrays to lists, NaN / inf to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def config_hash(cfg: BeiraConfig) -> str:
+    """sha256 of the canonical JSON form of a config."""
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions and hardware the numbers were measured with."""
+    env: dict[str, Any] = {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+    if device.type == "cuda":
+        env["cuda_device"] = torch.cuda.get_device_name(device)
+    try:
+        env["load_average"] = list(os.getloadavg())
+    except OSError:  # pragma: no cover - not on every platform
+        pass
+    return env
+
+
+def read_ceiling(data_dir: str | Path, subject: str, rois: tuple[str, ...]) -> dict[str, Any] | None:
+    """The ceiling of a synthetic subject from ``{data_dir}/ground_truth/{subject}.json``, or None.
+
+    Returns
+    -------
+    dict or None
+        ``r_per_roi`` / ``r_mean`` (over all volumes), ``test_r_per_roi`` / ``test_r_mean`` (over
+        the volumes of the last ``test_seconds``), ``source`` and ``definition``; None when the
+        file does not exist (real data).
+    """
+    path = Path(data_dir) / "ground_truth" / f"{subject}.json"
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, Any] = {"source": str(path.resolve()), "definition": meta.get("ceiling_definition", "")}
+    for key, name in (("ceiling", "r"), ("ceiling_test", "test_r")):
+        table = meta.get(key, {})
+        missing = [r for r in rois if r not in table]
+        if missing:
+            logger.warning("ground truth %s has no %s for ROIs %s; ceiling not reported", path, key, missing)
+            return None
+        out[f"{name}_per_roi"] = {r: float(table[r]) for r in rois}
+        out[f"{name}_mean"] = float(np.mean([table[r] for r in rois]))
+    return out
+
+
+def _per_roi(rois: tuple[str, ...], values: Any) -> dict[str, float]:
+    return {roi: float(v) for roi, v in zip(rois, values, strict=True)}
+
+
+def test_metrics(
+    model: torch.nn.Module, cfg: BeiraConfig, data: PreparedData, device: torch.device, hop: float
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Offline and live-read-out metrics of a model on the test block of ``data``.
+
+    Returns
+    -------
+    metrics : dict
+        ``r_per_roi``, ``r_mean``, ``r_by_lookahead``, ``r_by_lookahead_per_roi``,
+        ``n_samples``, ``readout``.
+    pred : array of shape (n_rois, n_test)
+        Offline predictions (normalised units).
+    """
+    test = data.split.test
+    pred = predict_span(
+        model, data.eeg, test.start, test.stop, cfg.model.n_times, cfg.model.variant,
+        device=device, batch_size=cfg.training.eval_batch_size,
+    )  # fmt: skip
+    r = pearson_r(pred, data.target[:, test.slice])
+    live = lookahead_r(
+        model, data.eeg, data.target, test, cfg.training.lookaheads, hop, cfg.model.n_times, data.sfreq,
+        device=device, batch_size=cfg.training.eval_batch_size,
+    )  # fmt: skip
+    lo, hi = readout_region(cfg.model.n_times, cfg.model.variant)
+    metrics = {
+        "r_per_roi": _per_roi(data.rois, r),
+        "r_mean": float(np.nanmean(r)),
+        "r_by_lookahead": live["r_mean"],
+        "r_by_lookahead_per_roi": {la: _per_roi(data.rois, v) for la, v in live["r_per_roi"].items()},
+        "n_samples": len(test),
+        "n_samples_lookahead": live["n_samples"],
+        "readout": {"offline_region": [lo, hi], "note": READOUT_NOTE},
+    }
+    return metrics, pred
+
+
+def _make_bundle(
+    cfg: BeiraConfig, data: PreparedData, model: torch.nn.Module, lookahead: float, metrics: dict
+) -> ModelBundle:
+    return ModelBundle(
+        config=cfg,
+        ch_names=data.ch_names,
+        sfreq_in=data.sfreq_in,
+        rois=data.rois,
+        norm_mean=data.normalizer.mean,
+        norm_std=data.normalizer.std,
+        target_mean=data.target_mean,
+        target_std=data.target_std,
+        lookahead=float(lookahead),
+        metrics=metrics,
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+    )
+
+
+def run_training(
+    cfg: BeiraConfig,
+    recording: Any,
+    out_dir: str | Path,
+    *,
+    ceiling: dict[str, Any] | None = None,
+    progress: bool = True,
+    load_seconds: float = 0.0,
+) -> dict[str, Any]:
+    """Train, evaluate and write a bundle and a report for one recording.
+
+    Parameters
+    ----------
+    cfg : BeiraConfig
+    recording : offline.loader.Recording
+        Loaded with ``cfg.data`` at ``cfg.preprocessing.sfreq``.
+    out_dir : str or Path
+        Output folder (created): ``model.beira``, ``metrics.json``, ``history.jsonl``,
+        ``test_predictions.npz`` and the PNG figures of :mod:`offline.report`.
+    ceiling : dict or None
+        From :func:`read_ceiling` (synthetic data).
+    progress : bool
+        tqdm progress bar during training.
+    load_seconds : float
+        Time spent loading (reported in the timings).
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tcfg = cfg.training
+    timings: dict[str, float] = {"load_s": load_seconds}
+    if tcfg.num_threads is not None:
+        torch.set_num_threads(tcfg.num_threads)
+    device = resolve_device(tcfg.device)
+
+    t = time.perf_counter()
+    data = prepare_data(
+        recording.eeg, recording.sfreq, recording.bold, cfg, recording.ch_names, recording.roi_names
+    )
+    timings["preprocess_s"] = time.perf_counter() - t
+
+    torch.manual_seed(tcfg.seed)
+    model = BEIRA.from_config(cfg.model, data.n_chans, data.n_rois, data.sfreq).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)
+    result = train_model(
+        model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress
+    )
+    timings["train_s"] = result.seconds
+    model.eval()
+
+    t = time.perf_counter()
+    val_live = lookahead_r(
+        model, data.eeg, data.target, data.split.val, tcfg.lookaheads, cfg.live.hop, cfg.model.n_times,
+        data.sfreq, device=device, batch_size=tcfg.eval_batch_size,
+    )  # fmt: skip
+    lookahead = choose_lookahead(val_live["r_mean"], tcfg.lookahead_tolerance)
+    test, pred = test_metrics(model, cfg, data, device, cfg.live.hop)
+    timings["evaluate_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    baseline, base_pred = fit_baseline(data, cfg.model.bold_delay, tcfg.baseline_alphas)
+    base_r = pearson_r(base_pred[:, data.split.test.slice], data.target[:, data.split.test.slice])
+    timings["baseline_s"] = time.perf_counter() - t
+
+    best = result.history[result.best_epoch - 1]
+    metrics: dict[str, Any] = {
+        "subject": getattr(recording, "subject", ""),
+        "variant": cfg.model.variant,
+        "test": test,
+        "val": {
+            "r_per_roi": _per_roi(data.rois, best["val_r_per_roi"]),
+            "r_mean": result.best_val_r,
+            "r_by_lookahead": val_live["r_mean"],
+        },
+        "lookahead": {
+            "chosen_s": lookahead,
+            "rule": f"smallest look-ahead within {tcfg.lookahead_tolerance:g} of the best validation mean r",
+        },
+        "baseline": {
+            "r_per_roi": _per_roi(data.rois, base_r),
+            "r_mean": float(np.nanmean(base_r)),
+            "val_r_per_roi": _per_roi(data.rois, baseline.val_r_per_roi),
+            "alphas": _per_roi(data.rois, baseline.alphas),
+            "features": "log band power (delta..gamma) per channel, convolved with the canonical HRF and its derivative",
+        },
+        "ceiling": ceiling,
+        "training": {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "n_steps": result.n_steps,
+            "stop_reason": result.stop_reason,
+            "n_params": n_params,
+            "windows_per_s": result.n_steps * tcfg.batch_size / max(result.seconds, 1e-9),
+        },
+        "split": data.split.to_dict(),
+        "data": {
+            "data_hash": getattr(recording, "data_hash", ""),
+            "provenance": getattr(recording, "provenance", {}),
+            "warnings": list(getattr(recording, "warnings", [])),
+            "ch_names": list(data.ch_names),
+            "rois": list(data.rois),
+            "sfreq_in": data.sfreq_in,
+            "duration_s": recording.eeg.shape[1] / recording.sfreq,
+        },
+        "config": to_dict(cfg),
+        "config_hash": config_hash(cfg),
+        "environment": environment(device),
+    }
+    if ceiling is not None:
+        metrics["ratio_to_ceiling"] = {
+            "test_r_mean / ceiling.r_mean": test["r_mean"] / ceiling["r_mean"],
+            "test_r_mean / ceiling.test_r_mean": test["r_mean"] / ceiling["test_r_mean"],
+        }
+
+    t = time.perf_counter()
+    summary = {
+        "test_r_mean": test["r_mean"],
+        "val_r_mean": result.best_val_r,
+        "baseline_test_r_mean": metrics["baseline"]["r_mean"],
+        **{k: metrics[k] for k in ("test", "val", "baseline", "lookahead")},
+        "data_hash": metrics["data"]["data_hash"],
+    }
+    bundle = _make_bundle(cfg, data, model, lookahead, jsonable(summary))
+    metrics["bundle_hash"] = save_bundle(bundle, out / "model.beira")
+    _figures(out, result.history, data, pred, base_pred, metrics)
+    timings["write_s"] = time.perf_counter() - t
+    timings["total_s"] = sum(timings.values())
+    metrics["timings"] = timings
+    (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2), encoding="utf-8")
+    return jsonable(metrics)
+
+
+def save_test_predictions(
+    path: Path, data: PreparedData, pred: np.ndarray, baseline: np.ndarray | None = None
+) -> Path:
+    """Write the test block's predictions (de-normalised) beside the metrics, as ``.npz``.
+
+    Keys: ``times`` (s, EEG time of each aligned sample), ``true`` and ``pred`` (n_rois,
+    n_test) in the BOLD's units, ``rois``, and ``baseline`` when given.
+    """
+    test = data.split.test
+    scale, shift = data.target_std[:, None], data.target_mean[:, None]
+    arrays = {
+        "times": np.arange(test.start, test.stop) / data.sfreq,
+        "true": data.target_raw[:, test.slice],
+        "pred": pred * scale + shift,
+        "rois": np.array(data.rois),
+    }
+    if baseline is not None:
+        arrays["baseline"] = baseline * scale + shift
+    np.savez(path, **arrays)
+    return path
+
+
+def _figures(
+    out: Path, history: list, data: PreparedData, pred: np.ndarray, base_pred: np.ndarray, metrics: dict
+) -> None:
+    test = data.split.test
+    save_test_predictions(out / "test_predictions.npz", data, pred, base_pred[:, test.slice])
+    scale, shift = data.target_std[:, None], data.target_mean[:, None]
+    times = np.arange(test.start, test.stop) / data.sfreq
+    r = list(metrics["test"]["r_per_roi"].values())
+    report.plot_loss_curves(history, out / "loss_curves.png")
+    report.plot_test_predictions(
+        times, data.target_raw[:, test.slice], pred * scale + shift, data.rois, r,
+        out / "test_predictions.png", baseline=base_pred[:, test.slice] * scale + shift,
+    )  # fmt: skip
+    bars = {"BEIRA": r, "linear baseline": list(metrics["baseline"]["r_per_roi"].values())}
+    if metrics["ceiling"] is not None:
+        bars["ceiling (test block)"] = list(metrics["ceiling"]["test_r_per_roi"].values())
+        bars["ceiling (whole recording)"] = list(metrics["ceiling"]["r_per_roi"].values())
+    report.plot_r_per_roi(data.rois, bars, out / "r_per_roi.png")
+    report.plot_lookahead(
+        {"test": metrics["test"]["r_by_lookahead"], "validation": metrics["val"]["r_by_lookahead"]},
+        out / "r_by_lookahead.png", chosen=metrics["lookahead"]["chosen_s"],
+    )  # fmt: skip

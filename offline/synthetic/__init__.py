@@ -1,0 +1,51 @@
+"""Synthetic CWL recordings with known ground truth (for tests, demos and trainer checks).
+
+Public API
+----------
+- :func:`make_synthetic_subject` — write one subject in the exact CWL layout
+  (EEGLAB .set, normalised EPI, SPM motion parameters), the shared atlas and the
+  ground truth; returns a :class:`SyntheticSubject` with the paths and ceilings.
+- :func:`make_synthetic_dataset` — several subjects into one folder.
+- :class:`SyntheticSpec` — the parameters of the generative model.
+
+The model is described in :mod:`offline.synthetic.truth` (sources, envelopes,
+ROI drives, HRF) and :mod:`offline.synthetic.signals` (scalp EEG and artefacts);
+the ceiling in :data:`offline.synthetic.writer.CEILING_DEFINITION`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from offline.synthetic.writer import (
+    ATLAS_FILE,
+    ATLAS_LABELS_FILE,
+    CEILING_DEFINITION,
+    SyntheticSpec,
+    SyntheticSubject,
+    make_synthetic_subject,
+    write_atlas,
+)
+
+
+def make_synthetic_dataset(
+    out_dir: str | Path,
+    subjects: tuple[str, ...] | list[str] = ("trio1",),
+    duration: float = 300.0,
+    seed: int = 0,
+    spec: SyntheticSpec | None = None,
+) -> list[SyntheticSubject]:
+    """Generate several subjects into ``out_dir`` (one shared atlas); see :func:`make_synthetic_subject`."""
+    return [make_synthetic_subject(out_dir, s, duration=duration, seed=seed, spec=spec) for s in subjects]
+
+
+__all__ = [
+    "ATLAS_FILE",
+    "ATLAS_LABELS_FILE",
+    "CEILING_DEFINITION",
+    "SyntheticSpec",
+    "SyntheticSubject",
+    "make_synthetic_dataset",
+    "make_synthetic_subject",
+    "write_atlas",
+]

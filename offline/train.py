@@ -1,0 +1,286 @@
+"""The training loop: random training windows, AdamW, validation-chosen checkpoint.
+
+One epoch is ``training.steps_per_epoch`` optimisation steps on random windows
+from the training block (:class:`offline.dataset.WindowSampler`), followed by
+an offline prediction of the validation block (:func:`offline.evaluate.predict_span`)
+and its mean Pearson r over the ROIs. The learning rate follows ``training.schedule``
+over ``max_epochs * steps_per_epoch`` steps, or over ``training.max_minutes`` when that
+budget runs out first (:func:`training_progress`). The checkpoint with the best validation r
+is kept; training stops after ``training.patience`` epochs without improvement,
+after ``training.max_epochs``, or when ``training.max_minutes`` have passed.
+The test block is not touched here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from beira_rt._logging import logger
+from beira_rt.config import BeiraConfig, TrainingConfig
+
+from .dataset import PreparedData, WindowSampler
+from .evaluate import pearson_r, predict_span
+
+__all__ = ["TrainResult", "compute_loss", "lr_factor", "resolve_device", "train_model", "training_progress"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch (also written to ``history.jsonl``).
+    best_epoch : int
+        Epoch (1-based) of the kept checkpoint.
+    best_val_r : float
+        Mean validation r of the kept checkpoint.
+    stop_reason : str
+        ``'max_epochs'``, ``'patience'`` or ``'max_minutes'``.
+    n_steps : int
+        Optimisation steps taken.
+    seconds : float
+        Wall-clock time of the loop (training and validation).
+    """
+
+    history: list[dict[str, object]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_r: float = float("-inf")
+    stop_reason: str = "max_epochs"
+    n_steps: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``'auto'`` -> CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu or auto.")
+    return torch.device(name)
+
+
+def _corr_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    oc = out - out.mean(dim=-1, keepdim=True)
+    yc = y - y.mean(dim=-1, keepdim=True)
+    r = (oc * yc).sum(-1) / torch.sqrt((oc**2).sum(-1) * (yc**2).sum(-1) + 1e-8)
+    return 1.0 - r.mean()
+
+
+def compute_loss(out: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Training loss between predictions and targets of shape (batch, n_rois, n_times).
+
+    ``'mse'``: mean squared error (targets are z-scored); ``'corr'``: one minus the mean
+    Pearson r over windows and ROIs; ``'mse+corr'``: their sum.
+    """
+    if kind == "mse":
+        return torch.mean((out - y) ** 2)
+    if kind == "corr":
+        return _corr_loss(out, y)
+    if kind == "mse+corr":
+        return torch.mean((out - y) ** 2) + _corr_loss(out, y)
+    raise ValueError(f"unknown loss {kind!r}; use 'mse', 'corr' or 'mse+corr'.")
+
+
+def lr_factor(progress: float, tcfg: TrainingConfig) -> float:
+    """Learning-rate multiplier at a training progress in [0, 1] (``training.schedule``).
+
+    ``'onecycle'``: linear warm-up over the first ``warmup_fraction``, then cosine decay to
+    1/100; ``'cosine'``: cosine decay from the start; ``'constant'``: 1.
+    """
+    if tcfg.schedule == "constant":
+        return 1.0
+    floor = 0.01
+    warm = tcfg.warmup_fraction if tcfg.schedule == "onecycle" else 0.0
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warm:
+        return max(progress / warm, floor)
+    rest = (progress - warm) / max(1.0 - warm, 1e-12)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * rest))
+
+
+def training_progress(step: int, total_steps: int, elapsed: float, budget: float) -> float:
+    """Progress of the schedule: the larger of the step fraction and the time-budget fraction.
+
+    With no time budget (``budget = inf``) or a machine fast enough to finish the steps in
+    time, the schedule depends on the step count only (reproducible); on a slower machine
+    the time fraction takes over, so that the learning rate is annealed before
+    ``training.max_minutes`` stops the run.
+    """
+    by_time = elapsed / budget if math.isfinite(budget) else 0.0
+    return max(step / max(total_steps, 1), by_time)
+
+
+def _fmt_r(r: float) -> str:
+    return f"{r:.3f}" if math.isfinite(r) else "-"
+
+
+def _validate(model: torch.nn.Module, data: PreparedData, cfg: BeiraConfig, device: torch.device) -> dict:
+    val = data.split.val
+    pred = predict_span(
+        model,
+        data.eeg,
+        val.start,
+        val.stop,
+        cfg.model.n_times,
+        cfg.model.variant,
+        device=device,
+        batch_size=cfg.training.eval_batch_size,
+    )
+    true = data.target[:, val.slice]
+    r = pearson_r(pred, true)
+    finite = r[np.isfinite(r)]
+    return {
+        "val_loss": float(np.mean((pred - true) ** 2)),
+        "val_r_mean": float(finite.mean()) if finite.size else float("nan"),
+        "val_r_per_roi": [float(v) for v in r],
+    }
+
+
+def train_model(
+    model: torch.nn.Module,
+    data: PreparedData,
+    cfg: BeiraConfig,
+    *,
+    device: torch.device,
+    history_path: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place on the training block and load the best validation checkpoint.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A freshly built :class:`beira_rt.models.BEIRA` (already on ``device``).
+    data : PreparedData
+        Normalised EEG and targets with their split.
+    cfg : BeiraConfig
+        ``training`` drives the loop; ``model.n_times`` and ``model.variant`` the windows.
+    device : torch.device
+    history_path : path or None
+        Where to append one JSON line per epoch (the file is replaced).
+    progress : bool
+        Show a tqdm progress bar with the running loss and the validation r.
+
+    Returns
+    -------
+    TrainResult
+    """
+    tcfg = cfg.training
+    rng = np.random.default_rng(tcfg.seed)
+    sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
+    budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
+    result = TrainResult()
+    best_state: dict[str, torch.Tensor] | None = None
+    stale = 0
+    history_file = None
+    if history_path is not None:
+        history_file = Path(history_path).open("w", encoding="utf-8")
+    logger.info(
+        "training %s on %s: up to %d epochs x %d steps, batch %d, %d training window positions",
+        cfg.model.variant,
+        device,
+        tcfg.max_epochs,
+        tcfg.steps_per_epoch,
+        tcfg.batch_size,
+        sampler.n_positions,
+    )
+    t0 = time.perf_counter()
+    bar = tqdm(
+        total=total_steps, disable=None if progress else True, unit="step", dynamic_ncols=True, leave=False
+    )
+    try:
+        for epoch in range(1, tcfg.max_epochs + 1):
+            model.train()
+            losses = []
+            for _ in range(tcfg.steps_per_epoch):
+                progress = training_progress(result.n_steps, total_steps, time.perf_counter() - t0, budget)
+                for group in optimizer.param_groups:
+                    group["lr"] = tcfg.lr * lr_factor(progress, tcfg)
+                x, y = sampler.batch(tcfg.batch_size)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16"):
+                    out = model(x)
+                loss = compute_loss(out.float(), y, tcfg.loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tcfg.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+                optimizer.step()
+                result.n_steps += 1
+                losses.append(float(loss.detach()))
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", best_val_r=_fmt_r(result.best_val_r))
+                if time.perf_counter() - t0 > budget:
+                    result.stop_reason = "max_minutes"
+                    break
+            record = {
+                "epoch": epoch,
+                "step": result.n_steps,
+                "lr": float(optimizer.param_groups[0]["lr"]),
+                "train_loss": float(np.mean(losses)),
+                **_validate(model, data, cfg, device),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            improved = np.isfinite(record["val_r_mean"]) and record["val_r_mean"] > result.best_val_r
+            if improved:
+                result.best_val_r, result.best_epoch, stale = record["val_r_mean"], epoch, 0
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            else:
+                stale += 1
+            record["best"] = bool(improved)
+            result.history.append(record)
+            if history_file is not None:
+                history_file.write(json.dumps(record) + "\n")
+                history_file.flush()
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_r=_fmt_r(record["val_r_mean"]))
+            logger.debug(
+                "epoch %d: train loss %.4f, val loss %.4f, val r %.3f",
+                epoch,
+                record["train_loss"],
+                record["val_loss"],
+                record["val_r_mean"],
+            )
+            if result.stop_reason == "max_minutes":
+                logger.warning(
+                    "training stopped by training.max_minutes=%g after %d steps",
+                    tcfg.max_minutes,
+                    result.n_steps,
+                )
+                break
+            if stale >= tcfg.patience:
+                result.stop_reason = "patience"
+                logger.info("early stop: no validation improvement for %d epochs", stale)
+                break
+    finally:
+        bar.close()
+        if history_file is not None:
+            history_file.close()
+    result.seconds = time.perf_counter() - t0
+    if best_state is None:
+        raise RuntimeError(
+            "no epoch gave a finite validation r (the model predicts a constant on the validation "
+            "block); check the data and the learning rate."
+        )
+    model.load_state_dict(best_state)
+    logger.info(
+        "kept epoch %d (validation mean r %.3f); %d steps in %.0f s (%s)",
+        result.best_epoch,
+        result.best_val_r,
+        result.n_steps,
+        result.seconds,
+        result.stop_reason,
+    )
+    return result

@@ -1,0 +1,150 @@
+"""The training loop: losses, schedule, checkpoint choice on validation, seeding, budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from beira_rt.config import load_config, override
+from beira_rt.models import BEIRA
+from offline.dataset import prepare_data
+from offline.evaluate import pearson_r, predict_span
+from offline.train import compute_loss, lr_factor, resolve_device, train_model, training_progress
+
+from ..conftest import REPO
+
+SFREQ_IN = 250.0
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return override(load_config(REPO / "configs" / "fast_test.yaml"), {"preprocessing.h_freq": 45.0})
+
+
+@pytest.fixture(scope="module")
+def data(cfg):
+    """90 s, 6 channels; ROI 0 follows the slow alpha envelope of channel 0, ROI 1 is noise."""
+    rng = np.random.default_rng(3)
+    n = int(90 * SFREQ_IN)
+    t = np.arange(n) / SFREQ_IN
+    slow = np.convolve(rng.standard_normal(n), np.hanning(1000), mode="same")
+    env = np.exp(slow / slow.std())
+    eeg = rng.standard_normal((6, n)) * 0.5
+    eeg[0] += env * np.sin(2 * np.pi * 10 * t)
+    t_model = np.arange(9000) / 100.0
+    bold = np.stack([np.interp(t_model - 6.0, t, np.log(env)), rng.standard_normal(9000).cumsum() * 0.1])
+    return prepare_data(eeg * 1e-5, SFREQ_IN, bold, cfg, [f"c{i}" for i in range(6)], ["alpha", "noise"])
+
+
+def _model(cfg, data, seed=0):
+    torch.manual_seed(seed)
+    return BEIRA.from_config(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+
+
+def test_losses():
+    y = torch.randn(2, 3, 50)
+    assert compute_loss(y, y, "mse").item() == 0.0
+    assert compute_loss(2 * y + 1, y, "corr").item() == pytest.approx(0.0, abs=1e-5)
+    assert compute_loss(-y, y, "corr").item() == pytest.approx(2.0, abs=1e-5)
+    assert compute_loss(y + 1, y, "mse+corr").item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown loss"):
+        compute_loss(y, y, "mae")
+
+
+def test_onecycle_schedule_warms_up_then_decays(cfg):
+    tcfg = override(cfg, {"training.warmup_fraction": 0.1}).training
+    factors = [lr_factor(training_progress(step, 100, 0.0, math.inf), tcfg) for step in range(100)]
+    assert factors[0] == pytest.approx(0.01) and factors[5] == pytest.approx(0.5)
+    assert max(factors) == pytest.approx(1.0) and int(np.argmax(factors)) == 10
+    assert np.all(np.diff(factors[10:]) <= 0) and factors[-1] < 0.02
+    assert lr_factor(1.0, tcfg) == pytest.approx(0.01)
+    assert lr_factor(0.3, override(cfg, {"training.schedule": "constant"}).training) == 1.0
+
+
+def test_schedule_follows_the_time_budget_when_it_runs_out_first():
+    assert training_progress(10, 100, elapsed=0.0, budget=math.inf) == pytest.approx(0.1)
+    assert training_progress(10, 100, elapsed=30.0, budget=60.0) == pytest.approx(0.5)
+    assert training_progress(90, 100, elapsed=30.0, budget=60.0) == pytest.approx(0.9)
+
+
+def test_device_auto_and_refusal_of_missing_cuda():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_checkpoint_is_the_best_validation_epoch(cfg, data, tmp_path):
+    cfg = override(cfg, {"training.max_epochs": 6, "training.patience": 6})
+    model = _model(cfg, data)
+    result = train_model(model, data, cfg, device=torch.device("cpu"), history_path=tmp_path / "h.jsonl",
+                         progress=False)  # fmt: skip
+    lines = [json.loads(x) for x in (tmp_path / "h.jsonl").read_text().splitlines()]
+    assert lines == result.history and len(lines) == 6
+    val_r = [h["val_r_mean"] for h in lines]
+    assert result.best_epoch == int(np.argmax(val_r)) + 1
+    assert result.best_val_r == max(val_r)
+    # the weights left in the model are that epoch's: recompute its validation r
+    val = data.split.val
+    pred = predict_span(model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant)
+    assert float(np.mean(pearson_r(pred, data.target[:, val.slice]))) == pytest.approx(
+        result.best_val_r, abs=1e-5
+    )
+    assert {"epoch", "step", "lr", "train_loss", "val_loss", "val_r_per_roi", "seconds", "best"} <= set(
+        lines[0]
+    )
+
+
+def test_training_never_reads_test_targets(cfg, data):
+    test = data.split.test
+    target = data.target.copy()
+    target[:, test.slice] = np.nan  # any use of a test target would poison the loss or the choice
+    poisoned = dataclasses.replace(data, target=target)
+    model = _model(cfg, data)
+    result = train_model(model, poisoned, cfg, device=torch.device("cpu"), progress=False)
+    assert all(math.isfinite(h["train_loss"]) and math.isfinite(h["val_r_mean"]) for h in result.history)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_same_seed_same_training(cfg, data):
+    runs = []
+    for _ in range(2):
+        model = _model(cfg, data, seed=cfg.training.seed)
+        result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False)
+        runs.append(([h["train_loss"] for h in result.history], model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for k in runs[0][1]:
+        torch.testing.assert_close(runs[0][1][k], runs[1][1][k], rtol=0, atol=0)
+    other = _model(cfg, data, seed=1)
+    result = train_model(
+        other, data, override(cfg, {"training.seed": 1}), device=torch.device("cpu"), progress=False
+    )
+    assert [h["train_loss"] for h in result.history] != runs[0][0]
+
+
+def test_time_budget_stops_training(cfg, data):
+    cfg = override(cfg, {"training.max_minutes": 1e-6, "training.max_epochs": 50})
+    result = train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False)
+    assert result.stop_reason == "max_minutes"
+    assert result.n_steps == 1 and len(result.history) == 1  # validated once, checkpoint kept
+
+
+def test_patience_stops_early(cfg, data):
+    cfg = override(cfg, {"training.patience": 1, "training.max_epochs": 40, "training.lr": 1e-9})
+    result = train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False)
+    assert result.stop_reason == "patience"
+    assert len(result.history) < 40
+    assert len(result.history) == result.best_epoch + 1

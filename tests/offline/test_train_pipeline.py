@@ -1,0 +1,144 @@
+"""A whole training run on a short synthetic CWL subject: bundle, metrics, figures, re-evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from beira_rt.bundle import BundleError, load_bundle
+from beira_rt.config import load_config, override
+from beira_rt.inference import predict_at
+from offline.evaluate import lookahead_r, pearson_r
+from offline.loader import load_cwl_subject
+from offline.pipeline import read_ceiling, run_training
+from offline.reevaluate import evaluate_bundle, prepare_with_bundle
+from offline.synthetic import make_synthetic_subject
+
+from ..conftest import REPO
+
+FIGURES = ("loss_curves.png", "test_predictions.png", "r_per_roi.png", "r_by_lookahead.png")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: robust when other processes share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    return make_synthetic_subject(tmp_path_factory.mktemp("cwl"), "trio1", duration=90.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(REPO / "configs" / "fast_test.yaml")
+
+
+@pytest.fixture(scope="module")
+def recording(subject, cfg):
+    return load_cwl_subject(subject.data_dir, "trio1", cfg.data, subject.atlas, subject.atlas_labels,
+                            cfg.preprocessing.sfreq)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(subject, cfg, recording, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    threads = torch.get_num_threads()
+    try:
+        metrics = run_training(cfg, recording, out, ceiling=read_ceiling(subject.data_dir, "trio1", cfg.data.rois),
+                               progress=False)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    return out, metrics
+
+
+@pytest.mark.slow
+def test_run_writes_bundle_metrics_history_and_figures(run, recording, cfg):
+    out, metrics = run
+    for name in ("model.beira", "metrics.json", "history.jsonl", "test_predictions.npz", *FIGURES):
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_size > 0
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == metrics
+    rois = list(cfg.data.rois)
+    assert list(metrics["test"]["r_per_roi"]) == rois
+    assert metrics["test"]["r_mean"] == pytest.approx(np.mean(list(metrics["test"]["r_per_roi"].values())))
+    assert list(metrics["test"]["r_by_lookahead"]) == ["0", "0.5", "1"]
+    assert list(metrics["baseline"]["r_per_roi"]) == rois and "r_mean" in metrics["baseline"]
+    assert metrics["ceiling"]["test_r_mean"] > 0.5 and len(metrics["ceiling"]["r_per_roi"]) == 8
+    assert metrics["data"]["data_hash"] == recording.data_hash and len(metrics["config_hash"]) == 64
+    assert metrics["config"]["model"]["n_times"] == 256
+    assert metrics["split"]["test"]["stop_s"] - metrics["split"]["test"]["start_s"] == pytest.approx(20.0)
+    assert metrics["lookahead"]["chosen_s"] in (0.0, 0.5, 1.0)
+    assert {"load_s", "train_s", "evaluate_s", "baseline_s", "total_s"} <= set(metrics["timings"])
+    assert metrics["environment"]["torch"] == torch.__version__
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert len(history) == metrics["training"]["epochs_run"]
+
+
+@pytest.mark.slow
+def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_path):
+    out, metrics = run
+    bundle = load_bundle(out / "model.beira")
+    assert bundle.lookahead == metrics["lookahead"]["chosen_s"]
+    assert bundle.content_hash == metrics["bundle_hash"]
+    assert bundle.metrics["test_r_mean"] == pytest.approx(metrics["test"]["r_mean"])
+    again = evaluate_bundle(bundle, recording, device="cpu", out_dir=tmp_path)
+    saved, fresh = np.load(out / "test_predictions.npz"), np.load(tmp_path / "test_predictions.npz")
+    np.testing.assert_array_equal(fresh["pred"], saved["pred"])
+    np.testing.assert_array_equal(fresh["true"], saved["true"])
+    assert again["test"]["r_per_roi"] == metrics["test"]["r_per_roi"]
+    # the live read-out runs other batches (float summation order may differ with threads)
+    assert again["test"]["r_by_lookahead"] == pytest.approx(metrics["test"]["r_by_lookahead"], abs=1e-6)
+    assert (tmp_path / "evaluation.json").is_file() and (tmp_path / "test_predictions.png").is_file()
+
+
+@pytest.mark.slow
+def test_lookahead_r_scores_the_bundles_live_predictions(run, recording):
+    out, metrics = run
+    bundle = load_bundle(out / "model.beira")
+    data = prepare_with_bundle(bundle, recording)
+    test = data.split.test
+    live = lookahead_r(bundle.build_model(), data.eeg, data.target_raw, test, [0.0, 1.0], 0.1, 256, 100.0)
+    idx = np.arange(test.start, test.stop, 10)
+    idx = idx[idx + 100 < data.eeg.shape[1]]
+    assert live["n_samples"] == idx.size
+    for la in (0.0, 1.0):
+        # the bundle's de-normalised sBOLD, as the live engine publishes it, at update n = i + la
+        sbold = predict_at(bundle, data.eeg, idx + round(la * 100), la, "cpu", 16)
+        r = pearson_r(sbold.T, data.target_raw[:, idx])
+        np.testing.assert_allclose(r, live["r_per_roi"][f"{la:g}"], rtol=1e-6, atol=1e-7)
+        assert list(metrics["test"]["r_by_lookahead_per_roi"][f"{la:g}"].values()) == pytest.approx(
+            r.tolist(), abs=1e-6
+        )
+
+
+def test_bundle_from_another_montage_is_refused(run, recording):
+    out, _ = run
+    bundle = load_bundle(out / "model.beira")
+    renamed = type(recording)(**{**recording.__dict__, "ch_names": tuple(f"X{i}" for i in range(30))})
+    with pytest.raises(ValueError, match="lacks the bundle's EEG channels"):
+        prepare_with_bundle(bundle, renamed)
+
+
+def test_truncated_bundle_is_refused(run, tmp_path):
+    out, _ = run
+    data = (out / "model.beira").read_bytes()
+    bad = tmp_path / "cut.beira"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError):
+        load_bundle(bad)
+
+
+def test_override_of_the_variant_trains_the_causal_model(subject, cfg, recording, tmp_path):
+    causal = override(cfg, {"model.variant": "causal", "training.max_epochs": 1})
+    metrics = run_training(causal, recording, tmp_path, progress=False)
+    assert metrics["variant"] == "causal"
+    assert load_bundle(tmp_path / "model.beira").config.model.variant == "causal"

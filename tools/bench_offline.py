@@ -1,0 +1,170 @@
+"""Offline speed: whole-recording prediction as a multiple of real time, and training throughput.
+
+1. Offline prediction: a recording (a synthetic 30-channel EEG at 1000 Hz, or a CWL subject
+   with --data/--subject) goes through the causal preprocessing and the offline read-out of
+   ``offline.evaluate.predict_offline`` (windows tiled at half a window); the figure is
+   recording seconds per wall-clock second (goal >= 200x on CPU). With --bundle the bundle's
+   model and preprocessing are used, otherwise a freshly initialised model of the config.
+2. Training throughput: windows per second of full training steps (forward, MSE, backward,
+   AdamW) for the fused model (``beira_rt.models.BEIRA``) and the same weights as separate
+   heads (``beira_rt.models.split_heads``, the reference layout), fp32 and bf16 autocast.
+
+The minimum over repeats is the robust figure on a shared machine; the median is printed too.
+
+    .venv/bin/python tools/bench_offline.py                       # paper settings, 300 s
+    .venv/bin/python tools/bench_offline.py --threads 1 --seconds 600 --train-repeats 3
+    .venv/bin/python tools/bench_offline.py --config configs/fast_test.yaml --skip-train
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
+from beira_rt.models import BEIRA, split_heads  # noqa: E402
+from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
+from offline.evaluate import predict_offline  # noqa: E402
+
+
+def _times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _recording(args: argparse.Namespace, cfg: BeiraConfig) -> tuple[np.ndarray, float]:
+    if args.data:
+        from offline.loader import load_cwl_subject
+
+        rec = load_cwl_subject(
+            args.data, args.subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+        )
+        return rec.eeg, rec.sfreq
+    rng = np.random.default_rng(0)
+    sfreq = 1000.0
+    return rng.standard_normal((30, int(args.seconds * sfreq))) * 1e-5, sfreq
+
+
+def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
+    """Print preprocessing + offline read-out speed as a multiple of real time."""
+    eeg, sfreq = _recording(args, cfg)
+    seconds = eeg.shape[1] / sfreq
+    if args.bundle:
+        from beira_rt.bundle import load_bundle
+
+        bundle = load_bundle(args.bundle)
+        cfg, model, norm = bundle.config, bundle.build_model(), bundle.normalizer
+        eeg = eeg[: bundle.n_chans]
+    else:
+        torch.manual_seed(0)
+        model = BEIRA.from_config(cfg.model, eeg.shape[0], args.n_rois, cfg.preprocessing.sfreq).eval()
+        norm = None
+    state: dict[str, np.ndarray] = {}
+
+    def preprocess() -> None:
+        z = preprocess_recording(eeg, sfreq, cfg.preprocessing)
+        n = norm or Normalizer.fit(z)
+        state["z"] = n.apply(z).astype(np.float32)
+
+    def predict() -> None:
+        predict_offline(model, state["z"], cfg.model.n_times, cfg.model.variant, batch_size=args.eval_batch)
+
+    t_pre = _times(preprocess, args.repeats, warmup=0)
+    t_pred = _times(predict, args.repeats)
+    total = min(t_pre) + min(t_pred)
+    n_windows = int(np.ceil(state["z"].shape[1] / (cfg.model.n_times // 2))) + 1
+    print(
+        f"offline prediction of {seconds:.0f} s ({eeg.shape[0]} channels at {sfreq:g} Hz), "
+        f"{cfg.model.variant} model, ~{n_windows} windows of {cfg.model.n_times}:"
+    )
+    print(
+        f"  preprocessing   min {min(t_pre):7.2f} s  median {statistics.median(t_pre):7.2f} s  -> x{seconds / min(t_pre):7.0f} real time"
+    )
+    print(
+        f"  model read-out  min {min(t_pred):7.2f} s  median {statistics.median(t_pred):7.2f} s  -> x{seconds / min(t_pred):7.0f} real time"
+    )
+    print(f"  whole pipeline  {total:7.2f} s -> x{seconds / total:.0f} real time (goal >= 200x)")
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], None]:
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=3e-4)
+    model.train()
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        loss = torch.nn.functional.mse_loss(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def bench_training(args: argparse.Namespace, cfg: BeiraConfig) -> None:
+    """Print training windows per second, fused vs separate heads, fp32 and bf16."""
+    torch.manual_seed(0)
+    fused = BEIRA.from_config(cfg.model, 30, args.n_rois, cfg.preprocessing.sfreq)
+    models = {"fused": fused, "separate": split_heads(fused)}
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(args.batch, 30, cfg.model.n_times, generator=gen)
+    y = torch.randn(args.batch, args.n_rois, cfg.model.n_times, generator=gen)
+    print(f"\ntraining steps, batch {args.batch} x [30, {cfg.model.n_times}], {args.n_rois} heads:")
+    for precision in args.precisions.split(","):
+        for name, model in models.items():
+            t = _times(_step(model, x, y, precision == "bf16"), args.train_repeats)
+            print(
+                f"  {name:8s} {precision}: step min {min(t):6.2f} s median {statistics.median(t):6.2f} s"
+                f" -> {args.batch / min(t):6.1f} windows/s"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", help="YAML config (default: built-in defaults, the paper's model)")
+    parser.add_argument("--variant", choices=("reference", "causal"), help="override model.variant")
+    parser.add_argument("--bundle", help="time this bundle's model instead of a fresh one")
+    parser.add_argument("--data", help="CWL data folder (default: a synthetic random recording)")
+    parser.add_argument("--subject", default="trio1")
+    parser.add_argument("--atlas")
+    parser.add_argument("--atlas-labels")
+    parser.add_argument("--seconds", type=float, default=300.0, help="length of the synthetic recording")
+    parser.add_argument("--n-rois", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="prediction repeats")
+    parser.add_argument("--eval-batch", type=int, default=16, help="windows per forward pass")
+    parser.add_argument("--batch", type=int, default=16, help="training batch")
+    parser.add_argument("--train-repeats", type=int, default=3)
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
+    parser.add_argument("--skip-train", action="store_true", help="only the prediction benchmark")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    cfg = override(cfg, {"model.variant": args.variant})
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    bench_prediction(args, cfg)
+    if not args.skip_train:
+        bench_training(args, cfg)
+
+
+if __name__ == "__main__":
+    main()
