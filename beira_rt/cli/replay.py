@@ -3,8 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import time
+from pathlib import Path
 
-from beira_rt.cli._common import add_common_args, not_implemented, run_main
+from beira_rt.cli._common import EXIT_FAILURE, add_common_args, config_from_args, run_main
+
+_EPILOG = """\
+streams:
+  NAME            type EEG, float32, the file's rate; every non-stim channel, volts published in
+                  microvolts (channels/channel/{label,type,unit} in the description)
+  NAME-markers    type Markers, strings: each annotation, pushed right after its sample and
+                  stamped with that sample's time stamp (--no-markers: none)
+  NAME-truth      type sBOLDTruth, one float32 channel per ROI at the model rate (--truth only):
+                  the value stamped with EEG time t is the BOLD at t + model.bold_delay
+
+time stamps: sample k of the replay is stamped t0 + k / (sfreq * speed) on the LSL clock and
+pushed once that time has come; with --loop (which replays START..end again and again) they
+continue across restarts. At --speed other than 1 the nominal rate stays the file's rate while
+the stamps advance 1 / (sfreq * speed) per sample (beira_replay/speed in the description).
+
+--truth takes a CWL subject folder (read through the trainer's loader, offline.loader, imported
+only for this option) or a tab-separated file with a header of ROI names and either
+  one row per fMRI volume, matched in order to the --volume-marker annotations, or
+  a 'time' column (EEG seconds from the first sample) holding an already aligned series
+  that covers the whole recording (NaN where unknown).
+
+exit status: 0 after the end of the file, --duration, or a stop by SIGINT / SIGTERM (a summary
+is printed); 1 on bad input (unreadable file, no EEG channel, unknown marker, short truth);
+2 on a bad configuration or usage.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,14 +44,145 @@ def build_parser() -> argparse.ArgumentParser:
             "its annotations as markers, and optionally the ROI BOLD truth, so the engine and the "
             "dashboard run without an amplifier."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", metavar="PATH", help="recording to replay")
+    parser.add_argument(
+        "path", metavar="PATH", help="recording to replay (.set, .fif, .edf, .bdf, .vhdr, ...)"
+    )
+    parser.add_argument("--name", help="EEG stream name (default: replay.name, 'beira-replay')")
+    parser.add_argument("--source-id", metavar="ID", help="LSL source id (default: NAME@<file name>)")
+    parser.add_argument("--speed", type=float, help="replay speed factor (default: replay.speed, 1.0)")
+    parser.add_argument(
+        "--loop", action="store_true", default=None, help="restart at the end with continuous time stamps"
+    )
+    parser.add_argument("--start", type=float, default=0.0, metavar="S", help="start S seconds into the file")
+    parser.add_argument(
+        "--chunk-size", type=int, metavar="N", help="samples per chunk (default: replay.chunk_size)"
+    )
+    parser.add_argument(
+        "--no-markers", dest="markers", action="store_false", default=None, help="no marker stream"
+    )
+    parser.add_argument("--truth", metavar="CWL_SUBJECT_DIR_OR_ROI_TSV", help="publish the ROI truth stream")
+    parser.add_argument(
+        "--atlas", metavar="NIFTI", help="labels image for a CWL --truth (default: Harvard-Oxford)"
+    )
+    parser.add_argument("--atlas-labels", metavar="TSV", help="label table of --atlas")
+    parser.add_argument(
+        "--volume-marker",
+        metavar="NAME",
+        help="annotation of fMRI volume onsets (default: data.volume_marker)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds of recording (S / speed of wall time)",
+    )
+    parser.add_argument(
+        "--index-channel", action="store_true", help="append a SAMPLE_INDEX channel (type MISC) for checks"
+    )
+    parser.add_argument(
+        "--wait-consumer",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for a consumer of the EEG stream before starting",
+    )
     add_common_args(parser)
     return parser
 
 
+def _load_truth(arg: str, recording, cfg, atlas: str | None, atlas_labels: str | None):
+    from beira_rt.replay import read_truth_tsv, truth_from_cwl
+
+    path = Path(arg)
+    if path.is_dir():
+        return truth_from_cwl(path, recording, cfg, atlas, atlas_labels)
+    return read_truth_tsv(
+        path,
+        recording,
+        sfreq=cfg.preprocessing.sfreq,
+        bold_delay=cfg.model.bold_delay,
+        volume_marker=cfg.data.volume_marker,
+    )
+
+
+def _wait_consumer(player, timeout: float, stopped_by: list[str]) -> bool:
+    """Wait for a consumer in short steps so that SIGINT / SIGTERM are handled meanwhile."""
+    end = time.monotonic() + timeout
+    while not stopped_by and time.monotonic() < end:
+        if player.wait_for_consumers(min(0.2, max(end - time.monotonic(), 0.0))):
+            return True
+    return False
+
+
 def _main(args: argparse.Namespace) -> int:
-    return not_implemented("beira-replay", "the replay tool issue")
+    cfg = config_from_args(
+        args,
+        {
+            "replay.speed": args.speed,
+            "replay.chunk_size": args.chunk_size,
+            "replay.loop": args.loop,
+            "replay.markers": args.markers,
+            "replay.name": args.name,
+            "data.volume_marker": args.volume_marker,
+        },
+    )
+    from beira_rt.replay import Player, ReplayError, load_recording
+
+    try:
+        recording = load_recording(args.path)
+        truth = (
+            None
+            if args.truth is None
+            else _load_truth(args.truth, recording, cfg, args.atlas, args.atlas_labels)
+        )
+        player = Player(
+            recording,
+            cfg.replay.name,
+            args.source_id,
+            speed=cfg.replay.speed,
+            chunk_size=cfg.replay.chunk_size,
+            loop=cfg.replay.loop,
+            start=args.start,
+            markers=cfg.replay.markers,
+            truth=truth,
+            index_channel=args.index_channel,
+        )
+        if args.duration is not None and not args.duration > 0:
+            raise ReplayError(f"--duration must be a positive number of seconds, got {args.duration}.")
+    except ReplayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        player.request_stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        player.open()
+        streams = ", ".join(f"{name!r} ({stype})" for name, stype in player.streams)
+        print(f"beira-replay: streaming {streams} from {recording.source}", flush=True)
+        if args.wait_consumer > 0 and not _wait_consumer(player, args.wait_consumer, stopped_by):
+            print(f"beira-replay: no consumer within {args.wait_consumer:g} s; starting anyway", flush=True)
+        player.run(args.duration)
+        if not stopped_by:
+            time.sleep(0.5)  # let the last chunks reach the consumers before the outlets close
+        stats = player.stop()
+    except ReplayError as err:
+        player.close()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    reason = f"stopped by {stopped_by[0]}" if stopped_by else "done"
+    print(f"beira-replay: {reason}: {stats.summary()}", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
