@@ -1,0 +1,356 @@
+"""The live engine: EEG stream in, BEIRA on the device, sBOLD predictions out.
+
+Threads:
+
+- acquisition (:class:`~beira_rt.engine.acquisition.Acquisition`): inlet ->
+  ring buffer, reconnection after loss;
+- processing (this module): every hop, all new raw samples through the
+  :class:`~beira_rt.engine.pipeline.LivePipeline`, one model pass on the newest
+  window, one prediction pushed, and the status stream every
+  ``status_interval`` seconds.
+
+Updates run on a fixed grid of ``hop`` seconds. When an update runs past one
+or more grid slots, those slots are counted as skipped and the next update
+runs at once on the newest window: no queue builds up. An update with no new
+model-rate sample publishes nothing (nothing stale is ever published).
+
+After the start, a reconnection, a timestamp gap, lost samples or non-finite
+samples, nothing is published until ``W`` new model-rate samples have filled
+the window again (``W / sfreq`` seconds: 20.48 s for the reference model): a
+prediction from a partly filled window is not one the model was trained or
+evaluated to make, so the engine stays silent rather than pad.
+
+A prediction for the window ending at model-rate sample ``n`` is
+``model(window)[:, W - 1 - la]`` de-normalised with the bundle's target
+statistics (``la = round(lookahead * sfreq)``), stamped with the timestamp of
+sample ``n`` minus the look-ahead: the parity contract of docs/CONTRACTS.md.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pylsl
+import torch
+
+from beira_rt._logging import logger
+from beira_rt.config import LiveConfig
+
+from .acquisition import Acquisition
+from .inlet import SourceQuery, StreamSpec, connect, resolve_source
+from .outlet import PredictionOutlet, StatusOutlet
+from .pipeline import LivePipeline
+from .ringbuffer import RingBuffer
+from .stats import EngineStats, HopSchedule
+from .stem import StemCache
+from .window import DeviceWindow
+
+__all__ = ["Engine", "EngineError", "resolve_device"]
+
+
+#: Seconds the outlets stay open after the final status, when someone listens.
+STOP_LINGER = 0.2
+
+
+class EngineError(RuntimeError):
+    """The engine cannot start with these settings (the message says why and what to do)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise EngineError("live.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
+    if name not in ("cpu", "cuda"):
+        raise EngineError(f"live.device {name!r} is not known; use 'auto', 'cpu' or 'cuda'.")
+    return torch.device(name)
+
+
+class Engine:
+    """Live BEIRA on one EEG stream.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Trained model, channels, preprocessing and normalisation.
+    live : LiveConfig
+        Engine settings; ``live.lookahead`` (when not None) overrides the bundle's look-ahead.
+    query : SourceQuery
+        Which EEG stream to read.
+
+    Examples
+    --------
+    >>> with Engine(bundle, cfg.live, SourceQuery(name="EEG")) as engine:  # doctest: +SKIP
+    ...     engine.wait(60.0)
+    >>> print(engine.summary())  # doctest: +SKIP
+    """
+
+    def __init__(self, bundle, live: LiveConfig, query: SourceQuery) -> None:
+        self.bundle = bundle
+        self.live = live
+        self.query = query
+        cfg = bundle.config
+        self.sfreq = float(cfg.preprocessing.sfreq)
+        self.n_times = int(cfg.model.n_times)
+        self.lookahead = float(bundle.lookahead if live.lookahead is None else live.lookahead)
+        self.la_samples = round(self.lookahead * self.sfreq)
+        if not 0 <= self.la_samples <= self.n_times - 1:
+            raise EngineError(
+                f"a look-ahead of {self.lookahead:g} s is {self.la_samples} model-rate samples, but the model "
+                f"window holds only {self.n_times} ({self.n_times / self.sfreq:g} s); choose a look-ahead "
+                f"between 0 and {(self.n_times - 1) / self.sfreq:g} s."
+            )
+        self.device = resolve_device(live.device)
+        self.stats = EngineStats()
+        self.spec: StreamSpec | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._acq: Acquisition | None = None
+        self._outlet: PredictionOutlet | None = None
+        self._status: StatusOutlet | None = None
+        self._started_at = math.nan
+        self._stopped_at = math.nan
+        self._last_total = 0
+        self.state = "stopped"
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Resolve the stream, check its channels, load the model and start the threads.
+
+        Raises
+        ------
+        SourceNotFoundError, ChannelMismatchError, UnsupportedStreamError, EngineError
+            With a message that names the problem.
+        """
+        if self._thread is not None:
+            raise EngineError("Engine.start() was called twice; make a new Engine to run again.")
+        live, bundle = self.live, self.bundle
+        info = resolve_source(self.query, live.resolve_timeout)
+        inlet, spec = connect(
+            info, tuple(bundle.ch_names), live.processing_flags, live.buffer_seconds, live.resolve_timeout
+        )
+        try:
+            self._setup(inlet, spec)
+        except BaseException:
+            inlet.close_stream()
+            self._close_outlets()
+            raise
+
+    def _setup(self, inlet: pylsl.StreamInlet, spec: StreamSpec) -> None:
+        live, bundle = self.live, self.bundle
+        self.spec = spec
+        torch.set_num_threads(live.num_threads)
+        self._model = bundle.build_model(device=str(self.device))
+        n_chans = len(bundle.ch_names)
+        window = DeviceWindow(n_chans, self.n_times, self.device)
+        self._pipeline = LivePipeline(
+            bundle.make_preprocessor(spec.sfreq),
+            bundle.normalizer,
+            window,
+            spec.sfreq,
+            self.sfreq,
+            live.gap_factor,
+            "dejitter" in live.processing_flags,
+            self.stats,
+        )
+        self._stem = StemCache(self._model, window) if live.stem_cache else None
+        if self._stem is not None and not self._stem.usable:
+            logger.info("the stem padding covers the whole window; every update runs the whole model")
+            self._stem = None
+        self._warm_up(n_chans)
+        ring = RingBuffer(n_chans, max(1, math.ceil(live.buffer_seconds * spec.sfreq)))
+        self._ring = ring
+        self._outlet = PredictionOutlet(
+            live.outlet_name,
+            tuple(bundle.rois),
+            live.hop,
+            bundle.content_hash,
+            bundle.config.model.bold_delay,
+            self.lookahead,
+            self.sfreq,
+            self.device.type,
+            spec.name,
+        )
+        self._status = StatusOutlet(
+            live.outlet_name, f"{live.outlet_name}-{bundle.content_hash[:12]}-{spec.name}"
+        )
+        self._acq = Acquisition(
+            inlet, spec, ring, tuple(bundle.ch_names), live.processing_flags, live.buffer_seconds, self._fail
+        )
+        logger.info(
+            "engine: %s -> %s (%s, window %d samples = %.2f s, look-ahead %.2f s, hop %.3f s)",
+            spec.describe(),
+            live.outlet_name,
+            self.device,
+            self.n_times,
+            self.n_times / self.sfreq,
+            self.lookahead,
+            live.hop,
+        )
+        self._started_at = time.monotonic()
+        self.state = "connected"
+        self._acq.start()
+        self._thread = threading.Thread(target=self._run, name="beira-processing", daemon=True)
+        self._thread.start()
+
+    def _warm_up(self, n_chans: int) -> None:
+        """One pass on zeros so that the first live update does not pay for allocations."""
+        with torch.inference_mode():
+            self._model(torch.zeros((1, n_chans, self.n_times), device=self.device))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _fail(self, err: BaseException) -> None:
+        if self.error is None:
+            self.error = err
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the engine stops (error or :meth:`stop`) or ``timeout`` passes; True if it stopped."""
+        return self._stop.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the threads, publish a last status, close the outlets. Safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
+        if self._acq is not None:
+            self._acq.stop()
+        if math.isnan(self._stopped_at):
+            self._stopped_at = time.monotonic()
+        self.state = "stopped"
+        if self._status is not None:
+            self._status.push(self.status())
+            if self._status.have_consumers():
+                time.sleep(STOP_LINGER)  # let the final status reach its subscribers
+        self._close_outlets()
+
+    def _close_outlets(self) -> None:
+        for out in (self._outlet, self._status):
+            if out is not None:
+                out.close()
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ processing thread
+    def _run(self) -> None:
+        stats = self.stats
+        schedule = HopSchedule(self.live.hop, time.monotonic())
+        next_status = schedule.next_slot
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if schedule.wait(now) > 0:
+                    self._stop.wait(schedule.wait(now))
+                    continue
+                missed = schedule.take(now)
+                t0 = time.perf_counter()
+                published = self._update()
+                with stats.lock:
+                    stats.ticks += missed + 1
+                    stats.skipped_updates += missed
+                    if published:
+                        stats.update_seconds.add(time.perf_counter() - t0)
+                if now >= next_status and self._status is not None:
+                    self._status.push(self.status())
+                    next_status = now + self.live.status_interval
+        except BaseException as err:  # reported: the engine stops and the caller sees engine.error
+            logger.exception("the processing thread failed")
+            self._fail(err)
+
+    def _update(self) -> bool:
+        """Process the new samples; run the model and publish if there is a new full window."""
+        block = self._ring.read()
+        if block.lost:
+            logger.warning(
+                "ring buffer overflow: %d samples were overwritten before processing (state reset); "
+                "raise live.buffer_seconds or lighten the load",
+                block.lost,
+            )
+        self._pipeline.feed(block)
+        pipe = self._pipeline
+        if not pipe.ready or pipe.total_out == self._last_total:
+            with self.stats.lock:
+                self.stats.idle_updates += 1
+            return False
+        self._last_total = pipe.total_out
+        values = self._predict(pipe.window.view())
+        newest = pipe.newest_stamp
+        self._outlet.push(values, newest - self.lookahead)
+        latency = pylsl.local_clock() - newest
+        with self.stats.lock:
+            self.stats.updates += 1
+            self.stats.latency.add(latency)
+        return True
+
+    def _predict(self, window: torch.Tensor) -> np.ndarray:
+        """De-normalised prediction at ``W - 1 - la`` for one window (n_chans, W) on the device."""
+        with torch.inference_mode():
+            out = self._stem.forward() if self._stem is not None else self._model(window.unsqueeze(0))[0]
+            col = out[:, self.n_times - 1 - self.la_samples]
+            values = col.to("cpu", torch.float64).numpy()
+        return self.bundle.denormalize(values)
+
+    # ------------------------------------------------------------------ reporting
+    def status(self) -> dict:
+        """The status object published on ``<outlet>-status`` (see docs/CONTRACTS.md)."""
+        st, acq, ring = self.stats, self._acq, getattr(self, "_ring", None)
+        with st.lock:
+            p50, p99 = st.latency.recent(50), st.latency.recent(99)
+            state = self.state if acq is None or self.state == "stopped" else acq.state
+            return {
+                "state": state,
+                "source": self.spec.name if self.spec else self.query.describe(),
+                "input_rate": st.rate.rate,
+                "samples_received": acq.samples_received if acq else 0,
+                "gaps": st.gaps,
+                "overflows": ring.overflows if ring else 0,
+                "lost_samples": ring.lost_samples if ring else 0,
+                "nan_resets": st.nan_resets,
+                "reconnects": acq.reconnects if acq else 0,
+                "refused_streams": acq.refused if acq else 0,
+                "updates": st.updates,
+                "skipped_updates": st.skipped_updates,
+                "update_slots": st.ticks,
+                "skipped_share": st.skip_share(),
+                "window_fill": min(1.0, self._pipeline.window.count / self.n_times)
+                if hasattr(self, "_pipeline")
+                else 0.0,
+                "latency_p50_ms": p50 * 1e3,
+                "latency_p99_ms": p99 * 1e3,
+                "update_p50_ms": st.update_seconds.recent(50) * 1e3,
+                "model_hash": self.bundle.content_hash,
+                "device": self.device.type,
+                "lookahead": self.lookahead,
+            }
+
+    def summary(self) -> str:
+        """Final statistics in plain words (the CLI prints this at exit)."""
+        st, acq, ring = self.stats, self._acq, getattr(self, "_ring", None)
+        end = self._stopped_at if not math.isnan(self._stopped_at) else time.monotonic()
+        ran = end - self._started_at if not math.isnan(self._started_at) else 0.0
+        with st.lock:
+            lines = [
+                f"ran {ran:.1f} s on {self.device.type}; source {self.spec.describe() if self.spec else '-'}",
+                f"samples received {acq.samples_received if acq else 0}, processed {st.samples_processed}, "
+                f"non-finite dropped {st.nan_samples}",
+                f"predictions published {st.updates}; update slots {st.ticks}, skipped {st.skipped_updates} "
+                f"({100 * st.skip_share():.2f} %), without new data {st.idle_updates}",
+                f"gaps {st.gaps}, NaN resets {st.nan_resets}, overflows {ring.overflows if ring else 0} "
+                f"({ring.lost_samples if ring else 0} samples lost), losses {acq.losses if acq else 0}, "
+                f"reconnects {acq.reconnects if acq else 0}, refused streams {acq.refused if acq else 0}",
+                f"latency (push - newest EEG used) p50 {st.latency.overall(50) * 1e3:.1f} ms, "
+                f"p99 {st.latency.overall(99) * 1e3:.1f} ms; update compute p50 "
+                f"{st.update_seconds.overall(50) * 1e3:.1f} ms, p99 {st.update_seconds.overall(99) * 1e3:.1f} ms",
+            ]
+        return "\n".join(lines)

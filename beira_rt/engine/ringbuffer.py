@@ -1,0 +1,171 @@
+"""A preallocated, bounded ring buffer of samples and their timestamps.
+
+One writer (the acquisition thread) appends chunks; one reader (the
+processing thread) takes everything written since its last read. Samples and
+timestamps live side by side in preallocated arrays; a write copies the chunk
+into place (at most two slice copies, never a roll of the whole buffer). A
+lock guards every update and every read.
+
+When the writer overtakes data the reader has not read yet, the oldest unread
+samples are lost: this is counted (``overflows``, ``lost_samples``) and the
+next read reports it, so that the reader can treat it as a discontinuity.
+The writer can also mark a discontinuity of its own (a new connection) with
+:meth:`RingBuffer.mark_break`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Block", "RingBuffer"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """The samples one read returned.
+
+    Attributes
+    ----------
+    data : ndarray, shape (n_samples, n_channels)
+        The samples, oldest first (a copy the reader owns).
+    stamps : ndarray, shape (n_samples,)
+        Their timestamps in seconds (LSL clock).
+    start : int
+        Absolute index of ``data[0]`` (samples written since the buffer was made).
+    breaks : tuple of int
+        Positions ``i`` in this block where the stream is discontinuous
+        between ``data[i - 1]`` and ``data[i]`` (a reconnection, or lost
+        samples; position 0 means "before this block").
+    lost : int
+        Samples lost to overflow just before this block (0 when none).
+    """
+
+    data: np.ndarray
+    stamps: np.ndarray
+    start: int
+    breaks: tuple[int, ...] = field(default=())
+    lost: int = 0
+
+    def __len__(self) -> int:
+        return int(self.stamps.shape[0])
+
+
+class RingBuffer:
+    """Bounded single-writer / single-reader ring buffer with timestamps.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels per sample.
+    capacity : int
+        Samples kept (e.g. ``buffer_seconds * sfreq``).
+    dtype : numpy dtype
+        Sample type (float64 by default).
+    """
+
+    def __init__(self, n_channels: int, capacity: int, dtype: np.dtype | type = np.float64) -> None:
+        if int(n_channels) < 1:
+            raise ValueError(f"a ring buffer needs at least one channel, got n_channels={n_channels}.")
+        if int(capacity) < 1:
+            raise ValueError(f"a ring buffer needs a capacity of at least one sample, got {capacity}.")
+        self.n_channels = int(n_channels)
+        self.capacity = int(capacity)
+        self._data = np.zeros((self.capacity, self.n_channels), dtype=dtype)
+        self._stamps = np.zeros(self.capacity, dtype=np.float64)
+        self._lock = threading.Lock()
+        self._written = 0  # absolute count of samples written
+        self._read = 0  # absolute index of the next sample to read
+        self._breaks: deque[int] = deque(maxlen=1024)  # absolute indices, bounded
+        self.overflows = 0  #: reads that found lost samples
+        self.lost_samples = 0  #: samples overwritten before they were read
+
+    # ------------------------------------------------------------------ writer
+    def write(self, data: np.ndarray, stamps: np.ndarray) -> None:
+        """Append a chunk.
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_samples, n_channels)
+            Samples, oldest first.
+        stamps : ndarray, shape (n_samples,)
+            Their timestamps in seconds.
+        """
+        data = np.asarray(data)
+        stamps = np.asarray(stamps, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != self.n_channels or stamps.shape != (data.shape[0],):
+            raise ValueError(
+                f"a chunk must be an array of shape (n_samples, {self.n_channels}) with one timestamp "
+                f"per sample; got data {data.shape} and stamps {stamps.shape}."
+            )
+        n = data.shape[0]
+        if n == 0:
+            return
+        with self._lock:
+            skip = max(0, n - self.capacity)  # a chunk longer than the buffer keeps its newest part
+            self._copy_in(data[skip:], stamps[skip:], self._written + skip)
+            self._written += n
+
+    def mark_break(self) -> None:
+        """Mark a discontinuity before the next sample written (e.g. a new connection)."""
+        with self._lock:
+            self._breaks.append(self._written)
+
+    def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int) -> None:
+        n = data.shape[0]
+        pos = at % self.capacity
+        first = min(n, self.capacity - pos)
+        self._data[pos : pos + first] = data[:first]
+        self._stamps[pos : pos + first] = stamps[:first]
+        if first < n:
+            self._data[: n - first] = data[first:]
+            self._stamps[: n - first] = stamps[first:]
+
+    # ------------------------------------------------------------------ reader
+    @property
+    def available(self) -> int:
+        """Samples written and not read yet (may exceed the capacity before an overflow is read)."""
+        with self._lock:
+            return self._written - self._read
+
+    @property
+    def n_written(self) -> int:
+        """Samples written since the buffer was made."""
+        with self._lock:
+            return self._written
+
+    def read(self) -> Block:
+        """Take every sample written since the last read.
+
+        Returns
+        -------
+        Block
+            The new samples (possibly none), with discontinuities and lost
+            samples reported.
+        """
+        with self._lock:
+            lost = 0
+            if self._written - self._read > self.capacity:
+                lost = self._written - self._read - self.capacity
+                self._read = self._written - self.capacity
+                self.overflows += 1
+                self.lost_samples += lost
+            start, stop = self._read, self._written
+            n = stop - start
+            data = np.empty((n, self.n_channels), dtype=self._data.dtype)
+            stamps = np.empty(n, dtype=np.float64)
+            pos = start % self.capacity
+            first = min(n, self.capacity - pos)
+            data[:first] = self._data[pos : pos + first]
+            stamps[:first] = self._stamps[pos : pos + first]
+            if first < n:
+                data[first:] = self._data[: n - first]
+                stamps[first:] = self._stamps[: n - first]
+            breaks = sorted({b - start for b in self._breaks if start <= b < stop} | ({0} if lost else set()))
+            while self._breaks and self._breaks[0] < stop:
+                self._breaks.popleft()
+            self._read = stop
+        return Block(data=data, stamps=stamps, start=start, breaks=tuple(breaks), lost=lost)

@@ -1,0 +1,108 @@
+"""Run the engine against a real LSL source and collect what an external consumer receives."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from beira_rt.engine import Engine, SourceQuery
+from beira_rt.preprocessing import preprocess_recording
+from tests.engine._streams import Consumer, RecordingSource
+
+
+def wait_for(cond, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``cond`` until true; fail the test after ``timeout`` seconds (a deadline, not a timing check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"{what} not reached within {timeout} s")
+
+
+def offline(bundle, data_model: np.ndarray, sfreq_in: float, lookahead: float) -> np.ndarray:
+    """Offline predictions for every window end ``n >= W - 1``: array (n_out - W + 1, n_rois).
+
+    ``data_model`` is the raw recording in model channel order, shape (n_samples, n_chans).
+    """
+    from beira_rt.inference import predict_at
+
+    z = bundle.normalizer.apply(preprocess_recording(data_model.T, sfreq_in, bundle.config.preprocessing))
+    W = bundle.config.model.n_times
+    ends = np.arange(W - 1, z.shape[1])
+    return predict_at(bundle, z, ends, lookahead, device="cpu", batch_size=64)
+
+
+def match(
+    stamps, values, t0: float, lookahead: float, bundle, reference: np.ndarray, atol: float = 1e-4
+) -> np.ndarray:
+    """Map published stamps to model-rate sample indices ``n`` and compare with the offline reference.
+
+    Returns the indices ``n`` (since ``t0``, the stamp of the segment's first input sample).
+    """
+    sfreq = bundle.config.preprocessing.sfreq
+    W = bundle.config.model.n_times
+    stamps = np.asarray(stamps, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    assert np.isfinite(reference).all() and np.isfinite(values).all()
+    assert values.shape[0] < 2 or values.std(axis=0).min() > 1e-3  # predictions that actually vary
+    pos = (stamps + lookahead - t0) * sfreq
+    n = np.rint(pos).astype(np.int64)
+    assert np.abs(pos - n).max() < 0.2, "a prediction is not stamped on a model-rate sample time"
+    assert n.min() >= W - 1, "a prediction was published from a partly filled window"
+    assert np.all(np.diff(n) > 0), "predictions repeat or go back in time"
+    assert n.max() - (W - 1) < reference.shape[0]
+    np.testing.assert_allclose(values, reference[n - (W - 1)], rtol=0, atol=atol)
+    return n
+
+
+class EngineRun:
+    """An engine on a source, a consumer of its prediction stream and one of its status stream."""
+
+    def __init__(self, bundle, live, source_id: str, worker_threads) -> None:
+        self.engine = Engine(bundle, live, SourceQuery(source_id=source_id))
+        self.engine.start()
+        try:
+            self.pred = Consumer(live.outlet_name, "sBOLD")
+            self.status = Consumer(f"{live.outlet_name}-status", "BEIRAStatus")
+        except BaseException:
+            self.engine.stop()
+            raise
+        worker_threads(self.pred.run, "prediction-consumer")
+        worker_threads(self.status.run, "status-consumer")
+
+    def state(self) -> str:
+        return self.engine.status()["state"]
+
+    def finish(self, settle: float = 0.3) -> None:
+        """Let the last samples through, close the prediction consumer, stop the engine.
+
+        The status consumer stays subscribed until the engine's final ('stopped') status
+        arrived or the stream ended.
+        """
+        time.sleep(settle)
+        self.pred.stop.set()
+        time.sleep(0.1)
+        self.engine.stop()
+        wait_for(
+            lambda: (
+                self.status.lost.is_set() or (self.status.values and '"stopped"' in self.status.values[-1][0])
+            ),
+            timeout=10,
+            what="the final status",
+        )
+        self.status.stop.set()
+        assert self.engine.error is None, f"engine failed: {self.engine.error!r}"
+
+
+def start_source(
+    worker_threads, data, sfreq, name, sid, labels, chunk_size=10, offsets=None
+) -> RecordingSource:
+    src = RecordingSource(
+        data, sfreq, name, sid, labels, chunk_size=chunk_size, offsets=offsets, go=threading.Event()
+    )
+    worker_threads(src.run, f"source-{name}")
+    return src

@@ -1,0 +1,99 @@
+"""Engine test fixtures: a tiny untrained bundle (the real bundle API) and engine settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from beira_rt.config import BeiraConfig, LiveConfig, ModelConfig
+from tests.conftest import unique_name
+
+#: Model channels of the tiny bundle, in model order.
+CH_NAMES = ("Fp1", "Cz", "O2", "Pz")
+#: ROIs of the tiny bundle.
+ROIS = ("Left Putamen", "Right Putamen")
+#: The source's channels: model channels shuffled, other case, and an extra one.
+STREAM_LABELS = ["EOG", "o2", "FP1", "pz", "Cz"]
+#: Model channel i is stream column STREAM_PICKS[i].
+STREAM_PICKS = [2, 4, 1, 3]
+
+TINY_MODEL = ModelConfig(
+    n_times=32,
+    n_filters=2,
+    filter_size=9,
+    envelope_size=9,
+    channels=(4, 4, 4),
+    kernel_sizes=(3, 3),
+    strides=(2, 2),
+    decoder_reduce=1,
+    dropout=0.0,
+)
+
+
+def make_bundle(seed: int = 0, ch_names: tuple[str, ...] = CH_NAMES, lookahead: float = 0.1):
+    """A BEIRA bundle with random (seeded) weights: parity does not need training."""
+    from beira_rt.bundle import ModelBundle
+    from beira_rt.models import BEIRA
+
+    cfg = dataclasses.replace(BeiraConfig(), model=TINY_MODEL)
+    with torch.random.fork_rng():  # PyTorch's own initialisation, seeded, global state untouched
+        torch.manual_seed(seed)
+        model = BEIRA.from_config(cfg.model, len(ch_names), len(ROIS), cfg.preprocessing.sfreq)
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.endswith("running_mean"):  # statistics as after training, not the identity
+            value = torch.randn(value.shape, generator=gen) * 0.1
+        elif key.endswith("running_var"):
+            value = torch.rand(value.shape, generator=gen) + 0.5
+        state[key] = value
+    return ModelBundle(
+        config=cfg,
+        ch_names=tuple(ch_names),
+        sfreq_in=1000.0,
+        rois=ROIS,
+        norm_mean=np.linspace(-1, 1, len(ch_names)),
+        norm_std=np.full(len(ch_names), 8.0),
+        target_mean=np.array([0.5, -0.25]),
+        target_std=np.array([2.0, 3.0]),
+        lookahead=lookahead,
+        metrics={},
+        state_dict=state,
+    )
+
+
+@pytest.fixture
+def tiny_bundle_path(tmp_path):
+    """The tiny bundle written with the real writer."""
+    from beira_rt.bundle import save_bundle
+
+    path = tmp_path / "tiny.beira"
+    save_bundle(make_bundle(), path)
+    return path
+
+
+@pytest.fixture
+def tiny_bundle(tiny_bundle_path):
+    """The tiny bundle as the engine gets it: read back with the real loader (content hash set)."""
+    from beira_rt.bundle import load_bundle
+
+    torch.set_num_threads(1)
+    return load_bundle(tiny_bundle_path)
+
+
+@pytest.fixture
+def live_cfg():
+    """Engine settings for a test: a unique outlet name, CPU, a short hop."""
+    name, _ = unique_name("BEIRA-test")
+    return LiveConfig(device="cpu", hop=0.05, outlet_name=name, resolve_timeout=10.0, status_interval=0.25)
+
+
+def eeg(n: int, sfreq: float, n_ch: int, seed: int = 0) -> np.ndarray:
+    """Synthetic EEG in µV, array of shape (n_samples, n_channels): noise, alpha, line noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sfreq
+    alpha = np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, n_ch)[:, None]).T
+    return 20 * rng.standard_normal((n, n_ch)) + 30 * alpha + 40 * np.sin(2 * np.pi * 50 * t)[:, None]

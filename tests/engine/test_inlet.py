@@ -1,0 +1,143 @@
+"""Finding the EEG stream and mapping its channels (real LSL outlets on loopback)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+import pytest
+
+from beira_rt.engine.inlet import (
+    ChannelMismatchError,
+    SourceNotFoundError,
+    SourceQuery,
+    UnsupportedStreamError,
+    check_compatible,
+    connect,
+    map_channels,
+    resolve_source,
+)
+from tests.conftest import unique_name
+from tests.engine._streams import eeg_outlet
+
+MODEL = ("Fp1", "Cz", "O2")
+
+
+def test_map_channels_case_order_and_extras():
+    labels = ["ECG", "o2", " CZ ", "fp1", "EOG"]
+    picks = map_channels(labels, MODEL)
+    np.testing.assert_array_equal(picks, [3, 2, 1])
+
+
+def test_map_channels_lists_every_missing_channel():
+    with pytest.raises(ChannelMismatchError, match=r"lacks 2 of the model's 3 channels: Fp1, O2") as err:
+        map_channels(["Cz", "Pz"], MODEL, stream="the stream 'amp'")
+    assert "the stream 'amp'" in str(err.value) and "Cz, Pz" in str(err.value)
+
+
+def test_map_channels_refuses_ambiguous_labels():
+    with pytest.raises(ChannelMismatchError, match="more than one channel labelled"):
+        map_channels(["Fp1", "FP1", "Cz", "O2"], MODEL)
+    # a duplicate the model does not use is harmless
+    np.testing.assert_array_equal(map_channels(["X", "x", "Fp1", "Cz", "O2"], MODEL), [2, 3, 4])
+
+
+def test_query_needs_something_to_match():
+    with pytest.raises(ValueError, match="name, type or source id"):
+        SourceQuery()
+
+
+def test_resolve_by_name_type_and_source_id():
+    name, sid = unique_name()
+    outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
+    try:
+        for query in (
+            SourceQuery(name=name),
+            SourceQuery(source_id=sid),
+            SourceQuery(name=name, stype="EEG"),
+        ):
+            info = resolve_source(query, timeout=5.0)
+            assert info.source_id() == sid and info.name() == name
+    finally:
+        del outlet
+
+
+def test_missing_stream_error_lists_the_streams_found():
+    name, sid = unique_name()
+    outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
+    try:
+        with pytest.raises(SourceNotFoundError) as err:
+            resolve_source(SourceQuery(name="no-such-stream"), timeout=1.0)
+        msg = str(err.value)
+        assert "name='no-such-stream'" in msg
+        assert name in msg and sid in msg and "500 Hz" in msg  # the stream that does exist
+        with pytest.raises(SourceNotFoundError, match=name):  # right name, wrong type
+            resolve_source(SourceQuery(name=name, stype="Markers"), timeout=1.0)
+    finally:
+        del outlet
+
+
+def test_connect_checks_channels_and_rate():
+    name, sid = unique_name()
+    outlet = eeg_outlet(name, sid, ["ecg", "O2", "cz", "FP1"], 1000.0)
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        inlet, spec = connect(info, MODEL, ("clocksync",), 10.0, 5.0)
+        np.testing.assert_array_equal(spec.picks, [3, 2, 1])
+        assert spec.sfreq == 1000.0 and spec.labels == ("ecg", "O2", "cz", "FP1")
+        inlet.close_stream()
+        with pytest.raises(ChannelMismatchError, match="lacks 1 of the model's 4 channels: Pz"):
+            connect(info, (*MODEL, "Pz"), ("clocksync",), 10.0, 5.0)
+    finally:
+        del outlet
+
+
+@pytest.mark.parametrize("sfreq", [100.0, 10000.0, pylsl.IRREGULAR_RATE])
+def test_connect_refuses_unsupported_rates(sfreq):
+    name, sid = unique_name()
+    outlet = eeg_outlet(name, sid, list(MODEL), sfreq)
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        with pytest.raises(UnsupportedStreamError, match="between 250 and 5000 Hz"):
+            connect(info, MODEL, (), 10.0, 5.0)
+    finally:
+        del outlet
+
+
+def test_stream_without_labels_is_refused():
+    name, sid = unique_name()
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 3, 500.0, "float32", sid))
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        with pytest.raises(ChannelMismatchError, match="no channel labels"):
+            connect(info, MODEL, (), 10.0, 5.0)
+    finally:
+        del outlet
+
+
+def test_returning_stream_with_other_channels_is_refused():
+    name, sid = unique_name()
+    first = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "EOG"], 500.0)
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        inlet, spec1 = connect(info, MODEL, (), 10.0, 5.0)
+        inlet.close_stream()
+    finally:
+        del first
+    second = eeg_outlet(name, sid, ["O2", "fp1", "CZ", "eog"], 500.0)  # same set, other order / case
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        inlet, spec2 = connect(info, MODEL, (), 10.0, 5.0, first=spec1)
+        np.testing.assert_array_equal(spec2.picks, [1, 2, 0])
+        inlet.close_stream()
+    finally:
+        del second
+    third = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "ECG"], 500.0)  # model channels there, set differs
+    try:
+        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
+        with pytest.raises(ChannelMismatchError, match=r"different channel set .*missing: eog; new: ecg"):
+            connect(info, MODEL, (), 10.0, 5.0, first=spec1)
+    finally:
+        del third
+    spec_fast = spec1.__class__(**{**spec1.__dict__, "sfreq": 1000.0})
+    with pytest.raises(ChannelMismatchError, match="runs at 1000 Hz, not the 500 Hz"):
+        check_compatible(spec1, spec_fast)

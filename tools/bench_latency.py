@@ -1,0 +1,304 @@
+"""Latency of the live engine, end to end, measured by an external LSL consumer.
+
+Three processes on loopback LSL (a private LSL session, nothing leaves the machine):
+
+- a 30-channel 1000 Hz EEG source (this script with ``--role source``), pushing
+  chunks at real-time pace with exact timestamps ``t0 + i / sfreq``;
+- the engine, ``beira-rt run`` with the look-ahead set to 0, on CPU by default;
+- this process: a pylsl consumer of the prediction stream, of the EEG stream
+  (to measure the LSL transport latency in the same run) and of the status
+  stream, plus psutil on the engine process.
+
+Printed: p50 / p99 of the added latency (arrival at the consumer minus the
+EEG timestamp the prediction carries), of the LSL transport latency (arrival
+of an EEG chunk minus the timestamp of its newest sample), the engine's CPU
+use, and the share of skipped update slots, all over the measurement window
+(after the engine's window has filled).
+
+Without ``--model`` the reference architecture of the default config is built
+with random weights (timing does not depend on the weights) and saved as a
+temporary bundle with the 30 CWL EEG channels and the 8 ROIs.
+
+Usage::
+
+    python tools/bench_latency.py                 # 60 s, reference model, CPU, hop 0.1 s
+    python tools/bench_latency.py --seconds 20 --model runs/trio1/model.beira --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+
+#: The 30 EEG channels of the CWL recordings (10-20 system).
+CWL_CHANNELS = tuple(
+    "Fp1 Fp2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 Fz Cz Pz Oz FC1 FC2 CP1 CP2 FC5 FC6 CP5 CP6 TP9 TP10".split()
+)
+
+
+# ---------------------------------------------------------------------------- source process
+def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: int, n_channels: int) -> int:
+    """Publish synthetic EEG at real-time pace until ``seconds`` of data were pushed."""
+    import pylsl
+
+    labels = list(CWL_CHANNELS[:n_channels]) + [f"X{i}" for i in range(n_channels - len(CWL_CHANNELS))]
+    info = pylsl.StreamInfo(name, "EEG", n_channels, sfreq, "float32", source_id)
+    chans = info.desc().append_child("channels")
+    for lab in labels:
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", lab)
+        ch.append_child_value("unit", "microvolts")
+        ch.append_child_value("type", "EEG")
+    outlet = pylsl.StreamOutlet(info, max_buffered=60)
+    rng = np.random.default_rng(0)
+    block = (20.0 * rng.standard_normal((int(sfreq) * 4, n_channels))).astype(np.float32)  # 4 s, looped
+    if not outlet.wait_for_consumers(120.0):
+        print("source: nobody connected within 120 s", file=sys.stderr)
+        return 1
+    n_total = int(seconds * sfreq)
+    period = 1.0 / sfreq
+    t0 = pylsl.local_clock()
+    pushed = 0
+    while pushed < n_total:
+        end = min(pushed + chunk, n_total)
+        due = t0 + (end - 1) * period
+        delay = due - pylsl.local_clock()
+        if delay > 0:
+            time.sleep(delay)
+        idx = np.arange(pushed, end) % block.shape[0]
+        outlet.push_chunk(block[idx], timestamp=due)
+        pushed = end
+    time.sleep(0.5)
+    return 0
+
+
+# ---------------------------------------------------------------------------- bundle
+def random_bundle(path: Path, n_channels: int) -> Path:
+    """Save the default-config (reference) architecture with random weights as a bundle."""
+    import torch
+
+    from beira_rt.bundle import ModelBundle, save_bundle
+    from beira_rt.config import BeiraConfig
+    from beira_rt.models import BEIRA
+
+    cfg = BeiraConfig()
+    ch_names = tuple(CWL_CHANNELS[:n_channels])
+    rois = tuple(cfg.data.rois)
+    torch.manual_seed(0)
+    model = BEIRA.from_config(cfg.model, len(ch_names), len(rois), cfg.preprocessing.sfreq)
+    bundle = ModelBundle(
+        config=cfg,
+        ch_names=ch_names,
+        sfreq_in=1000.0,
+        rois=rois,
+        norm_mean=np.zeros(len(ch_names)),
+        norm_std=np.full(len(ch_names), 10.0),
+        target_mean=np.zeros(len(rois)),
+        target_std=np.ones(len(rois)),
+        lookahead=0.0,
+        metrics={},
+        state_dict=model.state_dict(),
+    )
+    save_bundle(bundle, path)
+    return path
+
+
+# ---------------------------------------------------------------------------- consumer
+class Pull(threading.Thread):
+    """Pull one stream and keep (arrival time, timestamps of the chunk) pairs."""
+
+    def __init__(self, pred: str, timeout: float, keep_values: bool = False) -> None:
+        import pylsl
+
+        super().__init__(daemon=True)
+        found = pylsl.resolve_bypred(pred, 1, timeout)
+        if not found:
+            raise SystemExit(f"stream {pred} not found within {timeout} s")
+        self.inlet = pylsl.StreamInlet(found[0], max_buflen=30, recover=False)
+        self.inlet.open_stream(timeout)
+        self.keep_values = keep_values
+        self.arrival: list[float] = []
+        self.stamps: list[float] = []
+        self.values: list = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        import pylsl
+        from pylsl.util import LostError
+
+        while not self.halt.is_set():
+            try:
+                data, ts = self.inlet.pull_chunk(timeout=0.05, max_samples=4096, min_samples=1)
+            except LostError:
+                return
+            if ts:
+                now = pylsl.local_clock()
+                self.arrival.extend([now] * len(ts))
+                self.stamps.extend(ts)
+                if self.keep_values:
+                    self.values.extend(data)
+        self.inlet.close_stream()
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if x.size else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=60.0, help="measurement window (after the window fills)")
+    p.add_argument("--model", help="a real bundle (default: reference architecture, random weights)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--hop", type=float, default=0.1, help="seconds between updates")
+    p.add_argument("--chunk", type=int, default=10, help="samples per pushed EEG chunk")
+    p.add_argument("--sfreq", type=float, default=1000.0)
+    p.add_argument("--channels", type=int, default=30)
+    p.add_argument(
+        "--no-stem-cache", action="store_true", help="run the whole window through the model at every update"
+    )
+    p.add_argument("--role", default="bench", choices=("bench", "source"), help=argparse.SUPPRESS)
+    p.add_argument("--name", help=argparse.SUPPRESS)
+    p.add_argument("--source-id", help=argparse.SUPPRESS)
+    p.add_argument("--source-seconds", type=float, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.role == "source":
+        return run_source(a.name, a.source_id, a.sfreq, a.source_seconds, a.chunk, a.channels)
+
+    use_loopback_config()  # children inherit LSLAPICFG: a private session on loopback
+    import psutil
+
+    from beira_rt.bundle import load_bundle
+
+    tmp = Path(tempfile.mkdtemp(prefix="beira-bench-"))
+    bundle_path = Path(a.model) if a.model else random_bundle(tmp / "reference-random.beira", a.channels)
+    bundle = load_bundle(bundle_path)
+    window_s = bundle.config.model.n_times / bundle.config.preprocessing.sfreq
+    tag = uuid.uuid4().hex[:8]
+    src_name, src_id, out_name = f"bench-eeg-{tag}", f"bench-eeg-sid-{tag}", f"BEIRA-bench-{tag}"
+    (tmp / "live.yaml").write_text(
+        f"live:\n  outlet_name: {out_name}\n  hop: {a.hop}\n  device: {a.device}\n"
+        f"  stem_cache: {'false' if a.no_stem_cache else 'true'}\n"
+    )
+    warm = window_s + 5.0
+    total = warm + a.seconds + 3.0
+    print(
+        f"bench: {a.channels} ch at {a.sfreq:g} Hz, chunks of {a.chunk}; model window {window_s:g} s "
+        f"({'random reference' if not a.model else bundle_path}); hop {a.hop:g} s; device {a.device}; "
+        f"stem cache {'off' if a.no_stem_cache else 'on'}; "
+        f"warm-up {warm:.1f} s then {a.seconds:g} s measured",
+        flush=True,
+    )
+    source = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "source",
+            "--name",
+            src_name,
+            "--source-id",
+            src_id,
+            "--sfreq",
+            str(a.sfreq),
+            "--source-seconds",
+            str(total + 5.0),
+            "--chunk",
+            str(a.chunk),
+            "--channels",
+            str(a.channels),
+        ],
+        cwd=REPO,
+    )
+    engine = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "beira_rt.cli.rt",
+            "run",
+            "--model",
+            str(bundle_path),
+            "--source-id",
+            src_id,
+            "--config",
+            str(tmp / "live.yaml"),
+            "--lookahead",
+            "0",
+            "--duration",
+            str(total),
+            "-q",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pred = Pull(f"name='{out_name}' and type='sBOLD'", 60.0)
+        status = Pull(f"name='{out_name}-status'", 60.0, keep_values=True)
+        eeg = Pull(f"source_id='{src_id}'", 60.0)
+        for t in (pred, status, eeg):
+            t.start()
+        proc = psutil.Process(engine.pid)
+        while not pred.arrival and engine.poll() is None:
+            time.sleep(0.05)
+        time.sleep(2.0)  # let the first updates settle
+        n_pred0, n_eeg0, n_stat0 = len(pred.arrival), len(eeg.arrival), len(status.values)
+        cpu0, wall0 = proc.cpu_times(), time.monotonic()
+        psutil.cpu_percent(None)
+        load0 = os.getloadavg()
+        time.sleep(a.seconds)
+        cpu1, wall1 = proc.cpu_times(), time.monotonic()
+        machine_cpu = psutil.cpu_percent(None)
+        n_pred1, n_eeg1, n_stat1 = len(pred.arrival), len(eeg.arrival), len(status.values)
+        load1 = os.getloadavg()
+    finally:
+        out, _ = engine.communicate(timeout=total + 60)
+        source.wait(timeout=60)
+    for t in (pred, status, eeg):
+        t.halt.set()
+        t.join(5)
+
+    added = np.asarray(pred.arrival[n_pred0:n_pred1]) - np.asarray(pred.stamps[n_pred0:n_pred1])
+    eeg_arr = np.asarray(eeg.arrival[n_eeg0:n_eeg1])
+    eeg_ts = np.asarray(eeg.stamps[n_eeg0:n_eeg1])
+    # transport: per chunk, arrival minus the stamp of its newest sample
+    last_of_chunk = np.flatnonzero(np.diff(eeg_arr, append=np.inf) != 0)
+    transport = eeg_arr[last_of_chunk] - eeg_ts[last_of_chunk]
+    st0 = json.loads(status.values[max(n_stat0 - 1, 0)][0])
+    st1 = json.loads(status.values[n_stat1 - 1][0])
+    slots = st1["update_slots"] - st0["update_slots"]
+    skipped = st1["skipped_updates"] - st0["skipped_updates"]
+    cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    print(f"measured {wall1 - wall0:.1f} s: {added.size} predictions, {transport.size} EEG chunks")
+    print(
+        f"added latency  (arrival - EEG stamp of prediction): p50 {_pct(added, 50) * 1e3:7.2f} ms   p99 {_pct(added, 99) * 1e3:7.2f} ms"
+    )
+    print(
+        f"LSL transport  (EEG chunk arrival - newest stamp):  p50 {_pct(transport, 50) * 1e3:7.2f} ms   p99 {_pct(transport, 99) * 1e3:7.2f} ms"
+    )
+    print(
+        f"engine CPU: {100 * cpu_s / (wall1 - wall0):.1f} % of one core ({psutil.cpu_count()} cores); whole machine {machine_cpu:.0f} % busy; load average {load0[0]:.2f} -> {load1[0]:.2f}"
+    )
+    print(
+        f"update slots {slots}, skipped {skipped} ({100 * skipped / max(slots, 1):.2f} %); engine update compute p50 {st1['update_p50_ms']:.1f} ms (status)"
+    )
+    print("engine final statistics:\n" + "\n".join("  " + line for line in out.strip().splitlines()))
+    return 0 if engine.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
