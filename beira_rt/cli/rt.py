@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from beira_rt.cli._common import add_common_args, config_from_args, not_implemented, run_main
+from beira_rt._logging import logger
+from beira_rt.cli._common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    add_common_args,
+    config_from_args,
+    run_main,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,21 +30,101 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", metavar="NAME", help="name of the EEG stream")
     run.add_argument("--source-type", metavar="TYPE", help="type of the EEG stream (e.g. EEG)")
     run.add_argument("--source-id", metavar="ID", help="source id of the EEG stream")
-    run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until stopped)")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), help="inference device (overrides live.device)")
-    run.add_argument("--lookahead", type=float, metavar="S", help="look-ahead in seconds (default: the bundle's)")
+    run.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: run until stopped)"
+    )
+    run.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), help="inference device (overrides live.device)"
+    )
+    run.add_argument(
+        "--lookahead", type=float, metavar="S", help="look-ahead in seconds (default: the bundle's)"
+    )
     run.add_argument("--hop", type=float, metavar="S", help="seconds between updates (overrides live.hop)")
     add_common_args(run)
     dash = sub.add_parser("dashboard", help="open the live dashboard on the LSL streams")
+    from beira_rt.dashboard.app import add_dashboard_args  # no Qt import
+
+    add_dashboard_args(dash)
     add_common_args(dash)
     return parser
 
 
+def _run(args: argparse.Namespace) -> int:
+    """``beira-rt run``: the live engine until --duration, SIGINT or SIGTERM; final statistics at exit."""
+    import signal
+    import threading
+    import time
+
+    cfg = config_from_args(
+        args, {"live.device": args.device, "live.lookahead": args.lookahead, "live.hop": args.hop}
+    )
+    if not (args.source or args.source_type or args.source_id):
+        print(
+            "error: name the EEG stream with --source NAME, --source-type TYPE or --source-id ID.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.duration is not None and args.duration <= 0:
+        print(
+            f"error: --duration must be a positive number of seconds, got {args.duration:g}.", file=sys.stderr
+        )
+        return EXIT_USAGE
+    from beira_rt.bundle import BundleError, load_bundle
+    from beira_rt.engine import (
+        ChannelMismatchError,
+        Engine,
+        EngineError,
+        SourceNotFoundError,
+        SourceQuery,
+        UnsupportedStreamError,
+    )
+
+    try:
+        bundle = load_bundle(args.model)
+        engine = Engine(bundle, cfg.live, SourceQuery(args.source, args.source_type, args.source_id))
+    except (BundleError, EngineError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logger.info("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            engine.start()
+        except (SourceNotFoundError, ChannelMismatchError, UnsupportedStreamError, EngineError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILURE
+        print(
+            f"beira-rt: {engine.spec.describe()} -> {cfg.live.outlet_name!r} (sBOLD, {len(bundle.rois)} ROIs) and "
+            f"'{cfg.live.outlet_name}-status'; device {engine.device.type}, look-ahead {engine.lookahead:g} s, "
+            f"hop {cfg.live.hop:g} s. Ctrl-C stops.",
+            flush=True,
+        )
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not stop.wait(0.1):
+            if engine.wait(0) or (deadline is not None and time.monotonic() >= deadline):
+                break
+        engine.stop()
+        print("final statistics:\n" + engine.summary(), flush=True)
+        if engine.error is not None:
+            print(f"error: the engine stopped on an internal error: {engine.error!r}", file=sys.stderr)
+            return EXIT_FAILURE
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _main(args: argparse.Namespace) -> int:
     if args.command == "run":
-        config_from_args(args, {"live.device": args.device, "live.lookahead": args.lookahead, "live.hop": args.hop})
-        return not_implemented("beira-rt run", "the live engine issue")
-    return not_implemented("beira-rt dashboard", "the dashboard issue")
+        return _run(args)
+    from beira_rt.dashboard.app import main_dashboard
+
+    return main_dashboard(args, config_from_args(args))
 
 
 def main(argv: list[str] | None = None) -> int:

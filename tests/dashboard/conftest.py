@@ -1,0 +1,46 @@
+"""Fixtures of the dashboard tests: publishers in worker threads, dashboards torn down first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def publishers(worker_threads) -> Iterator[Callable]:
+    """Run a publisher (``RoiPublisher``, ``StatusPublisher``) in a worker thread until the test ends."""
+    started = []
+
+    def start(pub):
+        started.append(pub)
+        worker_threads(pub.run, name=f"publisher-{pub.name}")
+        return pub
+
+    yield start
+    for pub in started:
+        pub.stop.set()
+
+
+@pytest.fixture
+def dashboard(qtbot) -> Iterator[Callable]:
+    """Make :class:`Dashboard` windows; their readers stop (inlets close) before any outlet fixture ends.
+
+    Request this fixture after the publisher fixtures in the test signature.
+    """
+    from beira_rt.dashboard.window import Dashboard
+
+    made = []
+
+    def make(sources, cfg=None):
+        dash = Dashboard(sources, cfg)
+        dash.resize(1400, 800)
+        dash.show()
+        made.append(dash)
+        return dash
+
+    yield make
+    for dash in made:
+        dash.shutdown()
+        dash.close()
+        dash.deleteLater()
