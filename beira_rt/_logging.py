@@ -25,9 +25,7 @@ def _level_from(value: str | int | None) -> int:
         return int(text)
     level = logging.getLevelName(text)
     if not isinstance(level, int):
-        raise ValueError(
-            f"log level {value!r} is not known; use DEBUG, INFO, WARNING, ERROR or CRITICAL."
-        )
+        raise ValueError(f"log level {value!r} is not known; use DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     return level
 
 

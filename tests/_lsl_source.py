@@ -29,9 +29,20 @@ class SourceSpec:
 
     def args(self) -> list[str]:
         return [
-            "--name", self.name, "--source-id", self.source_id, "--n-channels", str(self.n_channels),
-            "--sfreq", str(self.sfreq), "--n-samples", str(self.n_samples),
-            "--chunk-size", str(self.chunk_size), "--type", self.stype,
+            "--name",
+            self.name,
+            "--source-id",
+            self.source_id,
+            "--n-channels",
+            str(self.n_channels),
+            "--sfreq",
+            str(self.sfreq),
+            "--n-samples",
+            str(self.n_samples),
+            "--chunk-size",
+            str(self.chunk_size),
+            "--type",
+            self.stype,
         ]
 
 

@@ -26,7 +26,9 @@ def test_bad_config_exits_2_and_names_key(tmp_path):
     cfg.write_text("live:\n  hop: -3\n")
     out = subprocess.run(
         [str(BIN / "beira-rt"), "run", "--config", str(cfg), "--model", "x.beira", "--source", "none"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 2
     assert "live.hop" in out.stderr

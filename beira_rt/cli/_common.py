@@ -18,7 +18,11 @@ EXIT_FAILURE = 1
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` and ``-v`` / ``-q`` to a parser."""
-    parser.add_argument("--config", metavar="YAML", help="configuration file (default: built-in defaults, see configs/default.yaml)")
+    parser.add_argument(
+        "--config",
+        metavar="YAML",
+        help="configuration file (default: built-in defaults, see configs/default.yaml)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
 
@@ -29,7 +33,9 @@ def config_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None 
     return override(cfg, overrides or {})
 
 
-def run_main(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+def run_main(
+    main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None
+) -> int:
     """Parse, set logging, run, and turn known errors into a message and an exit code."""
     args = parser.parse_args(argv)
     try:
