@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lookahead", type=float, metavar="S", help="look-ahead in seconds (default: the bundle's)"
     )
     run.add_argument("--hop", type=float, metavar="S", help="seconds between updates (overrides live.hop)")
+    run.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="also open the dashboard on this engine's streams (a separate, lower-priority process "
+        "that never blocks the engine; closed when the engine stops)",
+    )
     add_common_args(run)
     dash = sub.add_parser("dashboard", help="open the live dashboard on the LSL streams")
     from beira_rt.dashboard.app import add_dashboard_args  # no Qt import
@@ -104,10 +110,13 @@ def _run(args: argparse.Namespace) -> int:
             f"hop {cfg.live.hop:g} s. Ctrl-C stops.",
             flush=True,
         )
+        dashboard = _start_dashboard(args, cfg, engine) if args.dashboard else None
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while not stop.wait(0.1):
             if engine.wait(0) or (deadline is not None and time.monotonic() >= deadline):
                 break
+        if dashboard is not None:
+            _stop_dashboard(dashboard)
         engine.stop()
         print("final statistics:\n" + engine.summary(), flush=True)
         if engine.error is not None:
@@ -117,6 +126,43 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _start_dashboard(args: argparse.Namespace, cfg, engine):
+    """``run --dashboard``: the dashboard as a child process on this engine's streams.
+
+    A separate process (with ``dashboard.nice``) so that drawing never takes the
+    engine's interpreter lock or CPU time first; it reads the streams with its own inlets.
+    """
+    import subprocess
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "beira_rt.cli.rt",
+        "dashboard",
+        "--predictions",
+        cfg.live.outlet_name,
+        "--eeg",
+        engine.spec.name,
+    ]
+    if args.config:
+        cmd += ["--config", args.config]
+    logger.info("starting the dashboard: %s", " ".join(cmd))
+    return subprocess.Popen(cmd)
+
+
+def _stop_dashboard(proc) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _main(args: argparse.Namespace) -> int:

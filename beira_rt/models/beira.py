@@ -25,6 +25,7 @@ from beira_rt.models.layers import (
     FusedInterpretableBlock,
     FusedUpBlock,
     HeadConv,
+    _channels_last,
     layers_padding,
     run_layers,
 )
@@ -228,7 +229,7 @@ class BEIRA(nn.Module):
                 f"BEIRA input has {x.shape[2]} samples, not a multiple of prod(strides) = {self.total_stride}; "
                 f"use {nearest_multiples(x.shape[2], self.total_stride)} samples."
             )
-        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        x = _channels_last(x.unsqueeze(2))
         # (batch, n_chans, 1, T), channels-last
         x = pool_time(self.forward_stem(x), self.strides[0])
         # (batch, n_outputs * channels[1], 1, T / strides[0])

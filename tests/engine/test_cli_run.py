@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -28,7 +29,6 @@ def _config(tmp_path, outlet: str, **extra) -> str:
     return str(path)
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_cleanly_with_statistics(tmp_path, tiny_bundle_path, worker_threads, sig):
@@ -90,6 +90,44 @@ def test_duration_run_prints_statistics(tmp_path, tiny_bundle_path, worker_threa
     assert "look-ahead 0 s" in out.stdout
     published = int(out.stdout.split("predictions published ")[1].split(";")[0])
     assert published > 0, out.stdout
+
+
+@pytest.mark.slow
+def test_run_with_dashboard_shows_this_engines_streams_and_closes_it(
+    tmp_path, tiny_bundle_path, worker_threads
+):
+    """``run --dashboard``: a dashboard child process reads the engine's streams and stops with it."""
+    name, sid = unique_name()
+    outlet_name, _ = unique_name("BEIRA-cli")
+    src = RecordingSource(eeg(12_000, 1000.0, 5), 1000.0, name, sid, STREAM_LABELS, wait_consumer=60)
+    worker_threads(src.run, "source")
+    out = subprocess.run(
+        _cli(
+            "--model",
+            str(tiny_bundle_path),
+            "--source",
+            name,
+            "--duration",
+            "8",
+            "--dashboard",
+            "--config",
+            _config(tmp_path, outlet_name),
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    src.stop.set()
+    assert out.returncode == 0, out.stderr
+    published = int(out.stdout.split("predictions published ")[1].split(";")[0])
+    assert published > 0, out.stdout
+    # the dashboard's own summary line: it received this engine's predictions and EEG
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("dashboard:"))
+    predictions = int(line.split("predictions ")[1].split(" ")[0])
+    eeg_samples = int(line.split("eeg ")[1].split(" ")[0])
+    assert predictions > 0 and eeg_samples > 0, line
 
 
 def test_bundle_for_other_channels_exits_1_listing_them(tmp_path):
