@@ -186,6 +186,12 @@ class TrainingConfig:
     max_epochs: int = spec(60, doc="upper bound on epochs", ge=1)
     steps_per_epoch: int = spec(50, doc="optimisation steps per epoch", ge=1)
     patience: int = spec(10, doc="epochs without validation improvement before stopping", ge=1)
+    checkpoint: str = spec(
+        "per_roi",
+        doc="checkpoint choice on the validation block: per_roi = each ROI head from its own best epoch "
+        "(the heads are independent, as the paper's one model per ROI); mean = one epoch, best mean r",
+        choices=("per_roi", "mean"),
+    )
     max_minutes: float | None = spec(None, doc="wall-clock budget for training (null = none)", gt=0)
     lookaheads: tuple[float, ...] = spec((0.0, 0.5, 1.0, 2.0, 3.0), doc="look-aheads (s) evaluated", ge=0)
     num_threads: int | None = spec(

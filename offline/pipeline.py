@@ -248,13 +248,12 @@ def run_training(
     base_r = pearson_r(base_pred[:, data.split.test.slice], data.target[:, data.split.test.slice])
     timings["baseline_s"] = time.perf_counter() - t
 
-    best = result.history[result.best_epoch - 1]
     metrics: dict[str, Any] = {
         "subject": getattr(recording, "subject", ""),
         "variant": cfg.model.variant,
         "test": test,
         "val": {
-            "r_per_roi": _per_roi(data.rois, best["val_r_per_roi"]),
+            "r_per_roi": _per_roi(data.rois, result.best_val_r_per_roi),
             "r_mean": result.best_val_r,
             "r_by_lookahead": val_live["r_mean"],
         },
@@ -272,6 +271,8 @@ def run_training(
         "ceiling": ceiling,
         "training": {
             "best_epoch": result.best_epoch,
+            "checkpoint": tcfg.checkpoint,
+            "best_epochs_per_roi": _per_roi(data.rois, result.best_epochs),
             "epochs_run": len(result.history),
             "n_steps": result.n_steps,
             "stop_reason": result.stop_reason,

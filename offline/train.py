@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, TrainingConfig
+from beira_rt.models import copy_head_
 
 from .dataset import PreparedData, WindowSampler
 from .evaluate import pearson_r, predict_span
@@ -42,9 +43,14 @@ class TrainResult:
     history : list of dict
         One record per epoch (also written to ``history.jsonl``).
     best_epoch : int
-        Epoch (1-based) of the kept checkpoint.
+        Epoch (1-based) of the kept checkpoint; with ``training.checkpoint: per_roi`` the
+        last epoch in which some ROI head improved.
     best_val_r : float
-        Mean validation r of the kept checkpoint.
+        Mean validation r of the kept checkpoint (per ROI: of each head at its own best epoch).
+    best_epochs : list of int
+        Epoch (1-based) each ROI head was taken from.
+    best_val_r_per_roi : list of float
+        Validation r of each ROI head in the kept checkpoint.
     stop_reason : str
         ``'max_epochs'``, ``'patience'`` or ``'max_minutes'``.
     n_steps : int
@@ -56,6 +62,8 @@ class TrainResult:
     history: list[dict[str, object]] = field(default_factory=list)
     best_epoch: int = 0
     best_val_r: float = float("-inf")
+    best_epochs: list[int] = field(default_factory=list)
+    best_val_r_per_roi: list[float] = field(default_factory=list)
     stop_reason: str = "max_epochs"
     n_steps: int = 0
     seconds: float = 0.0
@@ -147,6 +155,48 @@ def _validate(model: torch.nn.Module, data: PreparedData, cfg: BeiraConfig, devi
     }
 
 
+def _keep_best(
+    model: torch.nn.Module,
+    record: dict,
+    epoch: int,
+    result: TrainResult,
+    best_state: dict[str, torch.Tensor] | None,
+    rule: str,
+) -> tuple[bool, dict[str, torch.Tensor] | None]:
+    """Update the kept checkpoint after an epoch's validation; returns (improved, state).
+
+    ``rule == 'mean'``: the whole model when its mean validation r is the best so far.
+    ``rule == 'per_roi'``: each ROI head whose own validation r is its best so far is copied
+    into the kept state (:func:`beira_rt.models.copy_head_`); the heads share no weights, so
+    the kept model is each head at its best epoch. Only validation r chooses; never the test block.
+    """
+    r = np.asarray(record["val_r_per_roi"], dtype=float)
+    n_heads = r.size
+    if not result.best_val_r_per_roi:
+        result.best_val_r_per_roi = [float("-inf")] * n_heads
+        result.best_epochs = [0] * n_heads
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if rule == "mean":
+        if not (np.isfinite(record["val_r_mean"]) and record["val_r_mean"] > result.best_val_r):
+            return False, best_state
+        result.best_val_r, result.best_epoch = float(record["val_r_mean"]), epoch
+        result.best_val_r_per_roi = [float(v) for v in r]
+        result.best_epochs = [epoch] * n_heads
+        return True, copy.deepcopy(state)
+    better = [h for h in range(n_heads) if np.isfinite(r[h]) and r[h] > result.best_val_r_per_roi[h]]
+    if not better:
+        return False, best_state
+    if best_state is None:
+        best_state = copy.deepcopy(state)
+    for h in better:
+        copy_head_(best_state, state, h, n_heads)
+        result.best_val_r_per_roi[h], result.best_epochs[h] = float(r[h]), epoch
+    kept = [v for v in result.best_val_r_per_roi if np.isfinite(v)]
+    result.best_val_r = float(np.mean(kept)) if kept else float("-inf")
+    result.best_epoch = epoch
+    return True, best_state
+
+
 def train_model(
     model: torch.nn.Module,
     data: PreparedData,
@@ -234,12 +284,8 @@ def train_model(
                 **_validate(model, data, cfg, device),
                 "seconds": round(time.perf_counter() - t0, 3),
             }
-            improved = np.isfinite(record["val_r_mean"]) and record["val_r_mean"] > result.best_val_r
-            if improved:
-                result.best_val_r, result.best_epoch, stale = record["val_r_mean"], epoch, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            else:
-                stale += 1
+            improved, best_state = _keep_best(model, record, epoch, result, best_state, tcfg.checkpoint)
+            stale = 0 if improved else stale + 1
             record["best"] = bool(improved)
             result.history.append(record)
             if history_file is not None:
@@ -276,8 +322,10 @@ def train_model(
         )
     model.load_state_dict(best_state)
     logger.info(
-        "kept epoch %d (validation mean r %.3f); %d steps in %.0f s (%s)",
-        result.best_epoch,
+        "kept %s (validation mean r %.3f); %d steps in %.0f s (%s)",
+        f"epoch {result.best_epoch}"
+        if tcfg.checkpoint == "mean"
+        else "per ROI head epochs " + ",".join(str(e) for e in result.best_epochs),
         result.best_val_r,
         result.n_steps,
         result.seconds,

@@ -2,13 +2,14 @@
 
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.checks import check_architecture, decoder_channels
-from beira_rt.models.heads import BEIRAHead, BEIRASeparateHeads, fused_from_heads, split_heads
+from beira_rt.models.heads import BEIRAHead, BEIRASeparateHeads, copy_head_, fused_from_heads, split_heads
 
 __all__ = [
     "BEIRA",
     "BEIRAHead",
     "BEIRASeparateHeads",
     "check_architecture",
+    "copy_head_",
     "decoder_channels",
     "fused_from_heads",
     "split_heads",

@@ -22,7 +22,7 @@ from beira_rt.models.checks import check_architecture, decoder_channels
 from beira_rt.models.functional import conv_padding, pool_time, upsample_time
 from beira_rt.models.layers import HeadLayerNorm
 
-__all__ = ["BEIRAHead", "BEIRASeparateHeads", "fused_from_heads", "split_heads"]
+__all__ = ["BEIRAHead", "BEIRASeparateHeads", "copy_head_", "fused_from_heads", "split_heads"]
 
 
 class _Conv(nn.Conv1d):
@@ -257,3 +257,23 @@ def fused_from_heads(heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
     model.load_state_dict(fused)
     model.train(training)
     return model
+
+
+def copy_head_(dst: dict[str, torch.Tensor], src: dict[str, torch.Tensor], head: int, n_heads: int) -> None:
+    """Copy head ``head``'s weights and buffers from one fused state dict into another, in place.
+
+    Every per-head tensor of a fused :class:`~beira_rt.models.beira.BEIRA` holds its heads as
+    ``n_heads`` equal blocks along its first axis (channels of grouped convolutions and batch
+    norms, rows of the per-head layer-norm parameters), so head ``h`` is the ``h``-th block.
+    Scalars (``num_batches_tracked``) are shared and left alone. Used to keep the best
+    validation checkpoint of each ROI head separately (the heads never interact).
+    """
+    if not 0 <= head < n_heads:
+        raise ValueError(f"head {head} is out of range for {n_heads} heads.")
+    for key, value in src.items():
+        if value.dim() == 0:
+            continue
+        if value.shape[0] % n_heads:
+            raise ValueError(f"{key} of shape {tuple(value.shape)} does not split into {n_heads} heads.")
+        n = value.shape[0] // n_heads
+        dst[key][head * n : (head + 1) * n].copy_(value[head * n : (head + 1) * n])

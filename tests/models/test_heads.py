@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from beira_rt.models import BEIRA, BEIRAHead, BEIRASeparateHeads, fused_from_heads, split_heads
+from beira_rt.models import BEIRA, BEIRAHead, BEIRASeparateHeads, copy_head_, fused_from_heads, split_heads
 
 from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
 
@@ -103,3 +103,27 @@ def test_heads_of_different_architectures_are_refused():
         BEIRASeparateHeads([a, b])
     with pytest.raises(ValueError, match="at least one head"):
         fused_from_heads([])
+
+
+def test_copy_head_moves_exactly_one_heads_weights_and_statistics():
+    torch.manual_seed(0)
+    a = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
+    b = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
+    randomise_statistics(a)
+    randomise_statistics(b)
+    a.eval()
+    b.eval()
+    state = {k: v.clone() for k, v in a.state_dict().items()}
+    copy_head_(state, b.state_dict(), 1, N_OUTPUTS)
+    mixed = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
+    mixed.load_state_dict(state)
+    mixed.eval()
+    x = _window()
+    with torch.no_grad():
+        out_a, out_b, out_m = a(x), b(x), mixed(x)
+    torch.testing.assert_close(out_m[:, 1], out_b[:, 1], rtol=1e-5, atol=1e-5)
+    others = [h for h in range(N_OUTPUTS) if h != 1]
+    torch.testing.assert_close(out_m[:, others], out_a[:, others], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out_a[:, 1], out_b[:, 1])  # the two heads differed to begin with
+    with pytest.raises(ValueError, match="out of range"):
+        copy_head_(state, b.state_dict(), N_OUTPUTS, N_OUTPUTS)

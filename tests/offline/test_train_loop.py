@@ -88,7 +88,7 @@ def test_device_auto_and_refusal_of_missing_cuda():
 
 
 def test_checkpoint_is_the_best_validation_epoch(cfg, data, tmp_path):
-    cfg = override(cfg, {"training.max_epochs": 6, "training.patience": 6})
+    cfg = override(cfg, {"training.max_epochs": 6, "training.patience": 6, "training.checkpoint": "mean"})
     model = _model(cfg, data)
     result = train_model(model, data, cfg, device=torch.device("cpu"), history_path=tmp_path / "h.jsonl",
                          progress=False)  # fmt: skip
@@ -133,6 +133,22 @@ def test_same_seed_same_training(cfg, data):
         other, data, override(cfg, {"training.seed": 1}), device=torch.device("cpu"), progress=False
     )
     assert [h["train_loss"] for h in result.history] != runs[0][0]
+
+
+def test_per_roi_checkpoint_takes_each_head_from_its_best_epoch(cfg, data):
+    cfg = override(cfg, {"training.max_epochs": 6, "training.patience": 6, "training.checkpoint": "per_roi"})
+    model = _model(cfg, data)
+    result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False)
+    per_epoch = np.array([h["val_r_per_roi"] for h in result.history])  # (epochs, rois)
+    np.testing.assert_array_equal(result.best_epochs, np.argmax(per_epoch, axis=0) + 1)
+    np.testing.assert_allclose(result.best_val_r_per_roi, per_epoch.max(axis=0))
+    assert result.best_val_r == pytest.approx(per_epoch.max(axis=0).mean())
+    assert result.best_val_r >= per_epoch.mean(axis=1).max() - 1e-12  # never worse than one epoch for all
+    # the kept model is each head at its own best epoch: its validation r per ROI is those maxima
+    val = data.split.val
+    pred = predict_span(model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant)
+    np.testing.assert_allclose(pearson_r(pred, data.target[:, val.slice]), per_epoch.max(axis=0), atol=1e-5)
+    assert len(set(result.best_epochs)) > 1, "the heads peaked together: the test shows nothing"
 
 
 def test_time_budget_stops_training(cfg, data):
