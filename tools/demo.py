@@ -10,8 +10,9 @@ leaves the machine and nothing else on the network is seen):
 2. ``beira-rt run`` with the shipped bundle ``beira_rt/data/demo.beira`` (trained
    on that recording with ``beira-train``, see README "The demo bundle");
 3. with a display, the dashboard window (``beira-rt dashboard``) until it is
-   closed; without one, a headless consumer of the prediction, truth and status
-   streams for ``--seconds`` (60) after the first prediction, then a summary:
+   closed; without one, the dashboard offscreen (saved as ``runs/demo_dashboard.png``)
+   and a headless consumer of the prediction, truth and status streams for
+   ``--seconds`` (60) after the first prediction, then a summary:
    predictions received, added latency p50/p99 (arrival minus the EEG time stamp
    the prediction carries, plus its look-ahead), the engine's own statistics and
    the running correlation per ROI against the truth.
@@ -19,7 +20,7 @@ leaves the machine and nothing else on the network is seen):
 Usage::
 
     make demo                                  # window if there is a display, else headless
-    .venv/bin/python tools/demo.py --headless --seconds 60 [--screenshot runs/demo/dashboard.png]
+    .venv/bin/python tools/demo.py --headless --seconds 60 [--screenshot PNG | --no-dashboard]
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def headless(args: argparse.Namespace, bundle, engine: subprocess.Popen) -> dict
         flush=True,
     )
     screenshot = None
-    if args.screenshot:
+    if not args.no_dashboard:
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         screenshot = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "beira-rt"),
@@ -208,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data", type=Path, default=DATA, help="folder of the demo recording (created)")
     p.add_argument(
-        "--screenshot", type=Path, help="headless: also render the dashboard offscreen to this PNG"
+        "--screenshot",
+        type=Path,
+        default=REPO / "runs" / "demo_dashboard.png",
+        help="headless: the dashboard runs offscreen and is saved to this PNG (default %(default)s)",
     )
+    p.add_argument("--no-dashboard", action="store_true", help="headless: no offscreen dashboard")
     p.add_argument("--start", type=float, help="replay start in s (default: 20 s before the test block)")
     args = p.parse_args(argv)
     use_loopback_config()  # children inherit LSLAPICFG: a private LSL session on loopback

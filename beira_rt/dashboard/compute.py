@@ -92,7 +92,9 @@ def matched_correlation(
     The truth is linearly interpolated onto the prediction timestamps (a truth
     sample stamped ``t`` is what a prediction stamped ``t`` should match).
     Predictions outside the span of the truth, or inside a gap of the truth
-    longer than ``max_gap_periods`` median truth periods, are left out.
+    longer than ``max_gap_periods`` median truth periods, are left out, and so is, per ROI,
+    every point where the prediction or the interpolated truth is NaN ("unknown", e.g. where a
+    delay-aligned truth series ends).
 
     Parameters
     ----------
@@ -128,12 +130,16 @@ def matched_correlation(
     if int(ok.sum()) < min_points:
         return out
     t = pred_t[ok]
-    p = pred[ok].astype(np.float64)
-    q = np.column_stack([np.interp(t, truth_t, truth[:, j]) for j in range(n_rois)])
-    p -= p.mean(axis=0)
-    q -= q.mean(axis=0)
-    denom = np.sqrt((p * p).sum(axis=0) * (q * q).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (p * q).sum(axis=0) / denom
-    r[~np.isfinite(r) | (denom <= 0)] = np.nan
-    return np.clip(r, -1.0, 1.0)
+    p_all = pred[ok].astype(np.float64)
+    q_all = np.column_stack([np.interp(t, truth_t, truth[:, j]) for j in range(n_rois)])
+    for j in range(n_rois):
+        # NaN means "unknown" (a truth series that does not cover this time): left out, per ROI
+        keep = np.isfinite(p_all[:, j]) & np.isfinite(q_all[:, j])
+        if int(keep.sum()) < min_points:
+            continue
+        p = p_all[keep, j] - p_all[keep, j].mean()
+        q = q_all[keep, j] - q_all[keep, j].mean()
+        denom = float(np.sqrt((p * p).sum() * (q * q).sum()))
+        if denom > 0:
+            out[j] = float(np.clip((p * q).sum() / denom, -1.0, 1.0))
+    return out

@@ -187,8 +187,12 @@ def load_cwl_subject(
     for role, src in atlas_sources.items():
         if Path(src).is_file():
             files[role] = file_record(src)
+    # the data hash depends on contents, never on where the files lie: a local atlas is in
+    # ``files`` by its sha256; a fetched one (not a local file) is named here
+    atlas = atlas_sources["atlas"]
+    atlas_id = Path(atlas).name if Path(atlas).is_file() else str(atlas)
     options = {"kind": "cwl", "volume_marker": cfg.volume_marker, "confounds": cfg.confounds,
-               "smoothing_fwhm": cfg.smoothing_fwhm, "atlas": atlas_sources["atlas"]}  # fmt: skip
+               "smoothing_fwhm": cfg.smoothing_fwhm, "atlas": atlas_id}  # fmt: skip
     return _build(eeg, series, cfg.rois, subject, sfreq_out, warnings, files, options)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from beira_rt.dashboard.compute import lane_scale, matched_correlation, minmax_decimate
 
@@ -73,3 +74,17 @@ def test_correlation_is_nan_for_a_flat_series():
     pred = np.column_stack([np.sin(t), np.ones_like(t)])
     r = matched_correlation(t, pred, t, np.column_stack([np.sin(t), np.sin(t)]))
     assert abs(r[0] - 1.0) < 1e-9 and np.isnan(r[1])
+
+
+def test_correlation_leaves_out_unknown_truth_per_roi():
+    """A delay-aligned truth ends in NaN ("unknown"): those points are left out, not poisoning r."""
+    t = np.arange(300) / 10.0
+    pred = np.column_stack([np.sin(t), np.cos(t)])
+    truth = pred.copy()
+    truth[250:, 0] = np.nan  # ROI 0's truth ends early
+    truth[::7, 1] = np.nan  # ROI 1 has scattered holes
+    r = matched_correlation(t, pred, t, truth)
+    np.testing.assert_allclose(r, [1.0, 1.0], atol=1e-9)
+    truth[5:, 0] = np.nan  # too few known points left for ROI 0
+    r = matched_correlation(t, pred, t, truth)
+    assert np.isnan(r[0]) and r[1] == pytest.approx(1.0)

@@ -109,6 +109,15 @@ def test_provenance_hashes(rec, subject):
     assert _load(subject, DataConfig(confounds=False)).data_hash != rec.data_hash
 
 
+def test_data_hash_depends_on_contents_not_on_paths(rec, subject, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(subject.data_dir, moved)
+    other = load_cwl_subject(moved, "trio1", DataConfig(), atlas=moved / "atlas" / subject.atlas.name,
+                             atlas_labels=moved / "atlas" / subject.atlas_labels.name)  # fmt: skip
+    assert other.provenance["files"]["eeg"]["path"] != rec.provenance["files"]["eeg"]["path"]
+    assert other.data_hash == rec.data_hash
+
+
 def test_confound_regression_removes_the_global_signal(subject, rec, truth):
     plain = _load(subject, DataConfig(confounds=False))
     n = rec.roi_series.shape[1]
