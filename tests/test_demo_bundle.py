@@ -1,0 +1,59 @@
+"""The shipped demo bundle: it loads, and re-evaluated on its (regenerated) recording it
+reproduces the test metrics stored in it by ``beira-train``.
+
+The recording is the synthetic CWL subject ``trio1`` (300 s, seed 0) the README's
+"The demo bundle" command trains on; the generator is deterministic, so the data hash
+must match the one recorded at training time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beira_rt.bundle import load_bundle
+
+DEMO = Path(__file__).resolve().parents[1] / "beira_rt" / "data" / "demo.beira"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    assert DEMO.is_file(), f"the demo bundle {DEMO} is missing (README: 'The demo bundle')"
+    return load_bundle(DEMO)
+
+
+def test_demo_bundle_loads_with_its_metrics(demo):
+    assert len(demo.rois) == 8 and len(demo.ch_names) == 30
+    test = demo.metrics["test"]
+    assert set(test["r_per_roi"]) == set(demo.rois)
+    assert np.isfinite(test["r_mean"]) and np.isfinite(demo.metrics["baseline"]["r_mean"])
+    assert set(test["r_by_lookahead"]) == {"0", "0.5", "1", "2", "3"}
+    assert 0.0 <= demo.lookahead <= 3.0
+    assert demo.metrics["data_hash"]
+
+
+@pytest.mark.slow
+def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
+    from offline.loader import load_cwl_subject
+    from offline.reevaluate import evaluate_bundle
+    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
+
+    make_synthetic_subject(tmp_path, "trio1", duration=300.0, seed=0)
+    rec = load_cwl_subject(
+        tmp_path,
+        "trio1",
+        demo.config.data,
+        atlas=tmp_path / "atlas" / ATLAS_FILE,
+        atlas_labels=tmp_path / "atlas" / ATLAS_LABELS_FILE,
+        sfreq_out=demo.sfreq,
+    )
+    assert rec.data_hash == demo.metrics["data_hash"], "the generator no longer writes the demo recording"
+    got = evaluate_bundle(demo, rec, device="cpu")
+    stored = demo.metrics["test"]
+    for roi in demo.rois:
+        assert got["test"]["r_per_roi"][roi] == pytest.approx(stored["r_per_roi"][roi], abs=1e-4), roi
+    assert got["test"]["r_mean"] == pytest.approx(stored["r_mean"], abs=1e-4)
+    for la, r in stored["r_by_lookahead"].items():
+        assert got["test"]["r_by_lookahead"][la] == pytest.approx(r, abs=1e-4), la
