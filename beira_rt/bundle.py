@@ -43,6 +43,7 @@ from beira_rt._bundle_file import (
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, ConfigError, from_dict, to_dict
 from beira_rt.models import BEIRA
+from beira_rt.preprocessing.normalize import as_stats
 
 if TYPE_CHECKING:
     from beira_rt.preprocessing import CausalPreprocessor, Normalizer
@@ -60,18 +61,9 @@ __all__ = [
 
 def _stats(values: Any, what: str) -> np.ndarray:
     try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise BundleError(f"bundle {what} must be a list of numbers, got {values!r}.") from None
-    if arr.ndim != 1:
-        raise BundleError(
-            f"bundle {what} must be a 1-D array (one value per channel), got shape {arr.shape}."
-        )
-    if not np.all(np.isfinite(arr)):
-        bad = np.flatnonzero(~np.isfinite(arr)).tolist()
-        raise BundleError(f"bundle {what} has non-finite values at indices {bad}.")
-    arr.setflags(write=False)
-    return arr
+        return as_stats(values, f"bundle {what}")
+    except ValueError as err:
+        raise BundleError(str(err)) from None
 
 
 def _utc_now() -> str:

@@ -41,7 +41,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"device {device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'."
+            f"device {device!r} was requested but torch sees no CUDA GPU (no CUDA device is available); "
+            "use 'cpu' or 'auto'."
         )
     return dev
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, TrainingConfig
+from beira_rt.inference import resolve_device  # re-exported: one device rule for training and live use
 from beira_rt.models import copy_head_
 
 from .dataset import PreparedData, WindowSampler
@@ -67,15 +68,6 @@ class TrainResult:
     stop_reason: str = "max_epochs"
     n_steps: int = 0
     seconds: float = 0.0
-
-
-def resolve_device(name: str) -> torch.device:
-    """``'auto'`` -> CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu or auto.")
-    return torch.device(name)
 
 
 def _corr_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,21 @@ ROIS = ("Left Caudate", "Right Caudate", "Left Putamen")
 SFREQ_IN = 250.0
 
 
+def randomise_statistics(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give batch norms non-trivial running statistics and layer norms non-trivial affines,
+    so that equality tests also cover them (fresh models have mean 0, var 1, weight 1, bias 0)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn(buf.shape, generator=gen))
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
+        for name, param in model.named_parameters():
+            if ".norm." in name:
+                param.copy_(torch.randn(param.shape, generator=gen))
+
+
 def make_small_bundle(seed: int = 0, variant: str = "reference", lookahead: float = 0.2) -> ModelBundle:
     """A bundle of a randomly initialised small model with non-trivial statistics.
 
@@ -40,16 +55,7 @@ def make_small_bundle(seed: int = 0, variant: str = "reference", lookahead: floa
     )
     torch.manual_seed(seed)
     model = BEIRA.from_config(config.model, len(CH_NAMES), len(ROIS), config.preprocessing.sfreq)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=gen))
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
-        for name, param in model.named_parameters():
-            if ".norm." in name:
-                param.copy_(torch.randn(param.shape, generator=gen))
+    randomise_statistics(model, seed)
     rng = np.random.default_rng(seed)
     return ModelBundle(
         config=config,

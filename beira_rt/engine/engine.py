@@ -38,6 +38,7 @@ import torch
 
 from beira_rt._logging import logger
 from beira_rt.config import LiveConfig
+from beira_rt.inference import resolve_device as _resolve_device
 
 from .acquisition import Acquisition
 from .inlet import SourceQuery, StreamSpec, connect, resolve_source
@@ -60,14 +61,11 @@ class EngineError(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EngineError("live.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
-    if name not in ("cpu", "cuda"):
-        raise EngineError(f"live.device {name!r} is not known; use 'auto', 'cpu' or 'cuda'.")
-    return torch.device(name)
+    """``live.device`` -> a torch device (:func:`beira_rt.inference.resolve_device`), errors as EngineError."""
+    try:
+        return _resolve_device(name)
+    except (ValueError, RuntimeError) as err:
+        raise EngineError(f"live.device: {err}") from err
 
 
 class Engine:

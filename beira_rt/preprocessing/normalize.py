@@ -10,24 +10,33 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FLAT_RTOL", "Normalizer"]
+__all__ = ["FLAT_RTOL", "Normalizer", "as_stats"]
 
 #: A channel whose standard deviation is below this fraction of the median channel's is flat.
 FLAT_RTOL = 1e-9
 
 
-def _as_stats(values: Any, name: str) -> np.ndarray:
+def as_stats(values: Any, what: str) -> np.ndarray:
+    """Per-channel statistics as a read-only, finite, non-empty 1-D float64 array.
+
+    ``what`` names them in error messages (e.g. ``"Normalizer mean"``, ``"bundle norm_std"``).
+
+    Raises
+    ------
+    ValueError
+        Not numbers, not 1-D, empty, or not finite (the message names the indices).
+    """
     try:
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"Normalizer {name} must be a list of numbers, got {values!r}.") from None
+        raise ValueError(f"{what} must be a list of numbers, got {values!r}.") from None
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
-            f"Normalizer {name} must be a non-empty 1-D list (one value per channel), got shape {arr.shape}."
+            f"{what} must be a non-empty 1-D list (one value per channel), got shape {arr.shape}."
         )
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr)).tolist()
-        raise ValueError(f"Normalizer {name} has non-finite values at channel indices {bad}.")
+        raise ValueError(f"{what} has non-finite values at channel indices {bad}.")
     arr.setflags(write=False)
     return arr
 
@@ -49,8 +58,8 @@ class Normalizer:
     """
 
     def __init__(self, mean: Any, std: Any) -> None:
-        self.mean = _as_stats(mean, "mean")
-        self.std = _as_stats(std, "std")
+        self.mean = as_stats(mean, "Normalizer mean")
+        self.std = as_stats(std, "Normalizer std")
         if self.mean.shape != self.std.shape:
             raise ValueError(
                 f"Normalizer mean and std must have one value per channel each; got {self.mean.size} means "

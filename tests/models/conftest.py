@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests._bundles import randomise_statistics  # noqa: F401  (used by the model tests)
+
 #: All blocks, three pooling levels (total stride 16), a few milliseconds per forward pass.
 SMALL = dict(
     n_filters=3,
@@ -25,18 +27,3 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-def randomise_statistics(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give batch norms non-trivial running statistics and layer norms non-trivial affines,
-    so that equality tests also cover them (fresh models have mean 0, var 1, weight 1, bias 0)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=gen))
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
-        for name, param in model.named_parameters():
-            if ".norm." in name:
-                param.copy_(torch.randn(param.shape, generator=gen))

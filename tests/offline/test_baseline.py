@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal
-import torch
 
 from beira_rt.config import BeiraConfig, override
 from offline.baseline import BANDS, band_log_power, canonical_hrf, fit_baseline, hrf_features
@@ -13,15 +12,6 @@ from offline.dataset import prepare_data
 from offline.evaluate import pearson_r
 
 SFREQ_IN = 250.0
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: robust when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_band_power_is_causal():

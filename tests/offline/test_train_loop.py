@@ -21,14 +21,6 @@ from ..conftest import REPO
 SFREQ_IN = 250.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cfg():
     return override(load_config(REPO / "configs" / "fast_test.yaml"), {"preprocessing.h_freq": 45.0})

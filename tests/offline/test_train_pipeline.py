@@ -22,15 +22,6 @@ from ..conftest import REPO
 FIGURES = ("loss_curves.png", "test_predictions.png", "r_per_roi.png", "r_by_lookahead.png")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: robust when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def subject(tmp_path_factory):
     return make_synthetic_subject(tmp_path_factory.mktemp("cwl"), "trio1", duration=90.0, seed=0)
