@@ -19,15 +19,6 @@ from offline.evaluate import (
 from offline.split import Block
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: robust when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class PositionProbe(torch.nn.Module):
     """Output 0: the sample's position inside its window; output 1: the input's channel 0 there."""
 
