@@ -273,6 +273,10 @@ class DashboardConfig:
     nice: int = spec(
         10, doc="beira-rt dashboard lowers its CPU priority by this much (POSIX nice)", ge=0, le=19
     )
+    sched_idle: bool = spec(
+        True,
+        doc="Linux: run beira-rt dashboard under SCHED_IDLE (only on CPU time nothing else wants)",
+    )
 
 
 @dataclass(frozen=True)

@@ -208,12 +208,12 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
             file=sys.stderr,
         )
         return 2
+    from beira_rt.dashboard.priority import lower_priority
     from beira_rt.dashboard.window import DashboardSources
 
-    if cfg.dashboard.nice and hasattr(os, "nice"):
-        # on a machine shared with the engine, the scheduler then serves the engine first:
-        # the dashboard drops frames rather than delaying predictions
-        logger.debug("dashboard process nice value now %d", os.nice(cfg.dashboard.nice))
+    # on a machine shared with the engine, the scheduler then serves the engine first:
+    # the dashboard drops frames rather than delaying predictions
+    logger.debug("dashboard CPU priority: %s", lower_priority(cfg.dashboard.nice, cfg.dashboard.sched_idle))
     sources = DashboardSources.from_names(
         predictions=args.predictions or cfg.live.outlet_name,
         eeg=args.eeg,

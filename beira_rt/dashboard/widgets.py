@@ -7,6 +7,7 @@ time axis relative to "now" (s, LSL local clock); they never touch LSL.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,6 +26,15 @@ _UNITS = {"microvolts": "µV", "microvolt": "µV", "uv": "µV", "millivolts": "m
 _CLIP_LANES = 2.0
 #: Upper bound on the points drawn per trace (min-max decimation above it).
 MAX_BINS = 1200
+_SCALING_INTERVAL = 0.25  # s between re-estimates of the EEG lanes' centre and scale
+
+
+def _finite_range(y: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(min, max) of ``lo``, ``hi`` and the finite values of ``y``."""
+    finite = y[np.isfinite(y)]
+    if finite.size:
+        lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return lo, hi
 
 
 def group_rois(labels: tuple[str, ...] | list[str]) -> list[tuple[str, int | None, int | None]]:
@@ -73,6 +83,9 @@ class EegView(QtWidgets.QWidget):
         self.unit = ""
         self.n_points = 0
         self._scale = math.nan
+        self._center = np.zeros(0)
+        self._center_key: tuple[int, ...] = ()
+        self._last_scaling = -math.inf
         self._window = math.nan
         self.n_traces = 0
         # all lanes in one curve, separated by NaN: one path and one setData per frame
@@ -186,10 +199,16 @@ class EegView(QtWidgets.QWidget):
             self._set_title(title)
             return
         y = visible.data
-        sub = y[:: max(1, len(visible) // 2000)]  # centre and scale from <= 2000 samples: cheap, stable
-        center = np.median(sub, axis=0)
-        scale = lane_scale(sub - center)
-        self._scale = scale if not math.isfinite(self._scale) else 0.8 * self._scale + 0.2 * scale
+        wall = time.perf_counter()
+        key = tuple(chosen)
+        if key != self._center_key or wall - self._last_scaling >= _SCALING_INTERVAL:
+            # centre and scale from <= 2000 samples, a few times a second: cheap and stable
+            sub = y[:: max(1, len(visible) // 2000)]
+            self._center = np.median(sub, axis=0)
+            scale = lane_scale(sub - self._center)
+            self._scale = scale if not math.isfinite(self._scale) else 0.8 * self._scale + 0.2 * scale
+            self._center_key, self._last_scaling = key, wall
+        center = self._center
         width = max(100, min(MAX_BINS, int(self.plot.width())))
         x, yd = minmax_decimate(visible.stamps - now, y, width)
         n_lanes, m = yd.shape[1], x.shape[0]
@@ -223,6 +242,7 @@ class RoiGrid(pg.GraphicsLayoutWidget):
         self.n_points = 0
         self.n_truth_points = 0
         self._titles: dict[int, str] = {}
+        self._yranges: dict[int, tuple[float, float]] = {}
         self._window = math.nan
         self.addLabel("sBOLD predictions: waiting for a stream", col=0, colspan=2)
 
@@ -236,6 +256,7 @@ class RoiGrid(pg.GraphicsLayoutWidget):
         self.pred_curves.clear()
         self.truth_curves.clear()
         self._titles.clear()
+        self._yranges.clear()
         first: pg.PlotItem | None = None
         rows = group_rois(labels)
         for row, (_name, left, right) in enumerate(rows):
@@ -249,8 +270,10 @@ class RoiGrid(pg.GraphicsLayoutWidget):
                 if row == len(rows) - 1:
                     plot.setLabel("bottom", "prediction time (s, 0 = now)")
                 color = RIGHT_COLOR if col == 1 else LEFT_COLOR
-                truth = plot.plot(pen=pg.mkPen(TRUTH_COLOR, width=1.5), name="truth")
-                pred = plot.plot(pen=pg.mkPen(color, width=2), name="predicted")
+                # 1-pixel pens: wider ones are drawn segment by segment, several times slower
+                plot.disableAutoRange()  # the y range is set in draw(), with hysteresis
+                truth = plot.plot(pen=pg.mkPen(TRUTH_COLOR, width=1), name="truth")
+                pred = plot.plot(pen=pg.mkPen(color, width=1), name="predicted")
                 self.plots[idx], self.pred_curves[idx], self.truth_curves[idx] = plot, pred, truth
                 self._set_title(idx, plot, math.nan)
                 if first is None:
@@ -258,6 +281,23 @@ class RoiGrid(pg.GraphicsLayoutWidget):
                 else:
                     plot.setXLink(first)
         self._window = math.nan
+
+    def _fit_y(self, idx: int, lo: float, hi: float) -> None:
+        """Fit the y range of plot ``idx`` to [lo, hi], with hysteresis.
+
+        The range changes only when the data leave it or fill less than half of it: an
+        unchanged range keeps the axis cached, and re-drawing axes is much of a frame's cost.
+        """
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        cur = self._yranges.get(idx)
+        if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.5 * (cur[1] - cur[0]):
+            return
+        pad = 0.1 * (hi - lo)
+        self._yranges[idx] = (lo - pad, hi + pad)
+        self.plots[idx].setYRange(lo - pad, hi + pad, padding=0)
 
     def _set_title(self, idx: int, plot: pg.PlotItem, r: float) -> None:
         text = f"{self.labels[idx]}   r = {r:+.2f}" if math.isfinite(r) else self.labels[idx]
@@ -303,15 +343,21 @@ class RoiGrid(pg.GraphicsLayoutWidget):
         columns = {label: j for j, label in enumerate(truth_labels)}
         bins = max(100, min(MAX_BINS, int(self.width() / 2)))  # two plots side by side
         for idx, curve in self.pred_curves.items():
+            lo, hi = math.inf, -math.inf
             if vis is not None and len(vis):
-                curve.setData(*minmax_decimate(vis.stamps - now, vis.data[:, idx], bins))
+                x, y = minmax_decimate(vis.stamps - now, vis.data[:, idx], bins)
+                curve.setData(x, y)
+                lo, hi = _finite_range(y, lo, hi)
             else:
                 curve.setData([], [])
             j = columns.get(self.labels[idx])
             if tvis is not None and len(tvis) and j is not None:
-                self.truth_curves[idx].setData(*minmax_decimate(tvis.stamps - now, tvis.data[:, j], bins))
+                x, y = minmax_decimate(tvis.stamps - now, tvis.data[:, j], bins)
+                self.truth_curves[idx].setData(x, y)
+                lo, hi = _finite_range(y, lo, hi)
             else:
                 self.truth_curves[idx].setData([], [])
+            self._fit_y(idx, lo, hi)
         if not update_correlation:
             return
         self.correlations = {}

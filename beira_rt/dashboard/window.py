@@ -29,8 +29,10 @@ BOLD_WINDOWS = (30.0, 60.0, 120.0, 300.0)
 ROLES = ("eeg", "predictions", "truth", "status")
 _STREAM_ROWS = {"eeg": "EEG", "predictions": "Predictions", "truth": "Truth", "status": "Status"}
 _CORRELATION_INTERVAL = 0.5  # s between recomputations of the running correlations
-_PANEL_INTERVAL = 0.2  # s between status panel updates
-_ROI_SCROLL_INTERVAL = 0.25  # s between ROI redraws when no new sample arrived
+_PANEL_INTERVAL = 0.25  # s between status panel updates
+# s between redraws of the ROI grid: its traces (10 Hz predictions over a 120 s window) scroll by
+# about a pixel in 0.5 s, and a repaint of its 8 plots costs more than a frame of the EEG
+_ROI_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class Dashboard(QtWidgets.QMainWindow):
         self._last_corr = -math.inf
         self._last_panel = -math.inf
         self._last_roi = -math.inf
-        self._roi_key: tuple[int, int, float] = (-1, -1, math.nan)
+        self._roi_key: tuple[bool, bool, float] = (False, False, math.nan)
         self._fps_clock, self._fps_frames, self.measured_fps = time.perf_counter(), 0, math.nan
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
@@ -319,10 +321,10 @@ class Dashboard(QtWidgets.QMainWindow):
             self.roi_grid.set_rois(pred.meta.labels)
         elif truth is not None and truth.meta is not None:  # the truth alone, until predictions come
             self.roi_grid.set_rois(truth.meta.labels)
-        # the ROI traces change at the model rate: redraw them when samples arrived, the
-        # window changed, or often enough to scroll (a full repaint of 8 plots is the costly part)
-        key = (pred.n_received, truth.n_received if truth is not None else 0, self.bold_window)
-        if key != self._roi_key or wall - self._last_roi >= _ROI_SCROLL_INTERVAL:
+        # redraw the ROI grid a few times a second, and at once when its first samples arrive or
+        # the window changes (a full repaint of its 8 plots is the costly part of a frame)
+        key = (pred.n_received > 0, truth is not None and truth.n_received > 0, self.bold_window)
+        if key != self._roi_key or wall - self._last_roi >= _ROI_INTERVAL:
             self._roi_key, self._last_roi = key, wall
             update_corr = wall - self._last_corr >= _CORRELATION_INTERVAL
             if update_corr:
