@@ -215,6 +215,13 @@ class TrainingConfig:
         choices=("fp32", "bf16"),
     )
     eval_batch_size: int = spec(16, doc="windows per forward pass when predicting a block", ge=1)
+    head_layout: str = spec(
+        "auto",
+        doc="how the ROI heads are trained: fused (grouped convolutions) or separate (the same weights "
+        "and outputs; on a CPU oneDNN's backward of grouped convolutions is ~1.7x slower); "
+        "auto = separate on a CPU, fused on a GPU. The bundle always holds the fused model",
+        choices=("auto", "fused", "separate"),
+    )
     lookahead_tolerance: float = spec(
         0.02, doc="bundle look-ahead: the smallest one within this of the best validation mean r", ge=0
     )

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, TrainingConfig
 from beira_rt.inference import resolve_device  # re-exported: one device rule for training and live use
-from beira_rt.models import copy_head_
+from beira_rt.models import BEIRA, copy_head_, fused_from_heads, split_heads
 
 from .dataset import PreparedData, WindowSampler
 from .evaluate import pearson_r, predict_span
@@ -189,6 +189,21 @@ def _keep_best(
     return True, best_state
 
 
+def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) -> torch.nn.Module:
+    """The module the optimiser trains: ``model`` itself, or its heads as separate modules.
+
+    ``training.head_layout`` 'separate' (or 'auto' on a CPU) trains
+    :func:`beira_rt.models.split_heads` of the fused model: the same weights and outputs
+    (tests/models/test_heads.py), a faster backward on CPUs; the weights go back into the
+    fused ``model`` before every validation (:func:`beira_rt.models.fused_from_heads`).
+    """
+    separate = layout == "separate" or (layout == "auto" and device.type == "cpu")
+    if not separate or not isinstance(model, BEIRA):
+        return model
+    logger.info("training the %d ROI heads as separate modules (training.head_layout=%s)", model.n_outputs, layout)
+    return split_heads(model).to(device)
+
+
 def train_model(
     model: torch.nn.Module,
     data: PreparedData,
@@ -221,7 +236,8 @@ def train_model(
     tcfg = cfg.training
     rng = np.random.default_rng(tcfg.seed)
     sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    net = _training_layout(model, tcfg.head_layout, device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
     budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
     result = TrainResult()
@@ -245,7 +261,7 @@ def train_model(
     )
     try:
         for epoch in range(1, tcfg.max_epochs + 1):
-            model.train()
+            net.train()
             losses = []
             for _ in range(tcfg.steps_per_epoch):
                 progress = training_progress(result.n_steps, total_steps, time.perf_counter() - t0, budget)
@@ -254,12 +270,12 @@ def train_model(
                 x, y = sampler.batch(tcfg.batch_size)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16"):
-                    out = model(x)
+                    out = net(x)
                 loss = compute_loss(out.float(), y, tcfg.loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if tcfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
                 optimizer.step()
                 result.n_steps += 1
                 losses.append(float(loss.detach()))
@@ -268,6 +284,8 @@ def train_model(
                 if time.perf_counter() - t0 > budget:
                     result.stop_reason = "max_minutes"
                     break
+            if net is not model:  # validate (and keep) the fused model, the bundle's form
+                model.load_state_dict(fused_from_heads(net).state_dict())
             record = {
                 "epoch": epoch,
                 "step": result.n_steps,

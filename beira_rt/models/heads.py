@@ -20,7 +20,7 @@ from torch import nn
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.checks import check_architecture, decoder_channels
 from beira_rt.models.functional import conv_padding, pool_time, upsample_time
-from beira_rt.models.layers import HeadLayerNorm
+from beira_rt.models.layers import FastDropout, HeadLayerNorm
 
 __all__ = ["BEIRAHead", "BEIRASeparateHeads", "copy_head_", "fused_from_heads", "split_heads"]
 
@@ -49,7 +49,7 @@ class _ConvBlock(nn.Module):
         self.conv = _Conv(in_ch, out_ch, kernel_size, causal=causal, bias=False)
         self.norm = nn.LayerNorm(out_ch)
         self.act = nn.GELU()
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
