@@ -200,7 +200,9 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
     separate = layout == "separate" or (layout == "auto" and device.type == "cpu")
     if not separate or not isinstance(model, BEIRA):
         return model
-    logger.info("training the %d ROI heads as separate modules (training.head_layout=%s)", model.n_outputs, layout)
+    logger.info(
+        "training the %d ROI heads as separate modules (training.head_layout=%s)", model.n_outputs, layout
+    )
     return split_heads(model).to(device)
 
 

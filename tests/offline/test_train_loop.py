@@ -165,7 +165,8 @@ def test_separate_and_fused_layouts_train_the_same_model(cfg, data):
     other) both see the same batches and the same gradients up to rounding.
     """
     cfg = override(
-        cfg, {"training.max_epochs": 1, "training.checkpoint": "mean", "training.lr": 1e-3, "model.dropout": 0.0}
+        cfg,
+        {"training.max_epochs": 1, "training.checkpoint": "mean", "training.lr": 1e-3, "model.dropout": 0.0},
     )
     models = {}
     for layout in ("fused", "separate"):
@@ -184,7 +185,9 @@ def test_separate_and_fused_layouts_train_the_same_model(cfg, data):
         k: predict_span(m, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant)
         for k, m in models.items()
     }
-    init = predict_span(_model(cfg, data), data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant)
+    init = predict_span(
+        _model(cfg, data), data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant
+    )
     moved = np.abs(pred["fused"] - init).max()
     assert moved > 0.1 * np.abs(pred["fused"]).max()  # training changed the predictions ...
     # ... and both layouts changed them alike (Adam turns rounding-level gradient differences of
