@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, TrainingConfig
 from beira_rt.inference import resolve_device  # re-exported: one device rule for training and live use
-from beira_rt.models import BEIRA, copy_head_, fused_from_heads, split_heads
+from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
 from .dataset import PreparedData, WindowSampler
 from .evaluate import pearson_r, predict_span
@@ -195,7 +195,7 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
     ``training.head_layout`` 'separate' (or 'auto' on a CPU) trains
     :func:`beira_rt.models.split_heads` of the fused model: the same weights and outputs
     (tests/models/test_heads.py), a faster backward on CPUs; the weights go back into the
-    fused ``model`` before every validation (:func:`beira_rt.models.fused_from_heads`).
+    fused ``model`` before every validation (:func:`beira_rt.models.load_heads_`).
     """
     separate = layout == "separate" or (layout == "auto" and device.type == "cpu")
     if not separate or not isinstance(model, BEIRA):
@@ -287,7 +287,7 @@ def train_model(
                     result.stop_reason = "max_minutes"
                     break
             if net is not model:  # validate (and keep) the fused model, the bundle's form
-                model.load_state_dict(fused_from_heads(net).state_dict())
+                load_heads_(model, net)
             record = {
                 "epoch": epoch,
                 "step": result.n_steps,

@@ -50,6 +50,17 @@ class WorkerThread(threading.Thread):
 
 
 @pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test (robust when other processes share the CPU), restored after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def worker_threads() -> Iterator[Callable[[Callable[[], object], str], WorkerThread]]:
     """Start worker threads whose exceptions fail the test at teardown."""
     threads: list[WorkerThread] = []

@@ -21,13 +21,7 @@ from beira_rt.preprocessing import CausalPreprocessor
 
 from ._bundles import CH_NAMES, ROIS, SFREQ_IN, make_small_bundle
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -14,12 +14,7 @@ from ._bundles import CH_NAMES, SFREQ_IN, make_small_bundle
 W = 128  # window of the small bundle
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _z(n: int = 900, seed: int = 0) -> np.ndarray:

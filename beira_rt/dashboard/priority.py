@@ -38,12 +38,15 @@ def lower_priority(nice: int, sched_idle: bool) -> str:
     done = []
     tids = _thread_ids()
     if nice > 0 and hasattr(os, "setpriority"):
+        n = 0
         for tid in tids:
             try:  # on Linux the nice value is per thread; threads started later inherit it
                 os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-            except OSError:
-                pass
-        done.append(f"nice +{nice}")
+                n += 1
+            except OSError as exc:
+                logger.debug("nice refused for thread %d: %s", tid, exc)
+        if n:
+            done.append(f"nice +{nice} ({n} of {len(tids)} threads)")
     if sched_idle and hasattr(os, "SCHED_IDLE"):
         n = 0
         for tid in tids:

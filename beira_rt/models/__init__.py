@@ -2,7 +2,14 @@
 
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.checks import check_architecture, decoder_channels
-from beira_rt.models.heads import BEIRAHead, BEIRASeparateHeads, copy_head_, fused_from_heads, split_heads
+from beira_rt.models.heads import (
+    BEIRAHead,
+    BEIRASeparateHeads,
+    copy_head_,
+    fused_from_heads,
+    load_heads_,
+    split_heads,
+)
 
 __all__ = [
     "BEIRA",
@@ -12,5 +19,6 @@ __all__ = [
     "copy_head_",
     "decoder_channels",
     "fused_from_heads",
+    "load_heads_",
     "split_heads",
 ]

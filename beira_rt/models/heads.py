@@ -22,7 +22,7 @@ from beira_rt.models.checks import check_architecture, decoder_channels
 from beira_rt.models.functional import conv_padding, pool_time, upsample_time
 from beira_rt.models.layers import FastDropout, HeadLayerNorm
 
-__all__ = ["BEIRAHead", "BEIRASeparateHeads", "copy_head_", "fused_from_heads", "split_heads"]
+__all__ = ["BEIRAHead", "BEIRASeparateHeads", "copy_head_", "fused_from_heads", "load_heads_", "split_heads"]
 
 
 class _Conv(nn.Conv1d):
@@ -224,25 +224,16 @@ def split_heads(model: BEIRA) -> BEIRASeparateHeads:
     return separate
 
 
-def fused_from_heads(heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
-    """Build the fused model that computes the given heads (one output per head, in order).
+def load_heads_(model: BEIRA, heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
+    """Load the weights and buffers of ``heads`` into the fused ``model``, in place; returns it.
 
-    Parameters
-    ----------
-    heads : sequence of BEIRAHead or BEIRASeparateHeads
-        Heads of one architecture. The fused batch-norm counter ``num_batches_tracked``
-        (used only when batch-norm momentum is None) is taken from the first head.
-
-    Returns
-    -------
-    BEIRA
-        A fused model whose output ``h`` equals ``heads[h]``'s output.
+    Head ``h`` becomes output ``h``; the architectures must match. The fused batch-norm
+    counter ``num_batches_tracked`` (used only when batch-norm momentum is None) is taken
+    from the first head.
     """
-    separate = heads if isinstance(heads, BEIRASeparateHeads) else BEIRASeparateHeads(list(heads))
-    head_list = list(separate.heads)
-    training = separate.training if isinstance(heads, BEIRASeparateHeads) else head_list[0].training
-    hp = dict(head_list[0].hparams)
-    model = BEIRA(n_outputs=len(head_list), **hp)
+    head_list = list(heads.heads) if isinstance(heads, BEIRASeparateHeads) else list(heads)
+    if len(head_list) != model.n_outputs:
+        raise ValueError(f"{len(head_list)} heads cannot fill a fused model of {model.n_outputs} outputs.")
     ln_keys = _layer_norm_keys(model)
     states = [head.state_dict() for head in head_list]
     fused = {}
@@ -255,6 +246,26 @@ def fused_from_heads(heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
         else:
             fused[key] = torch.cat(values, dim=0)
     model.load_state_dict(fused)
+    return model
+
+
+def fused_from_heads(heads: Sequence[BEIRAHead] | BEIRASeparateHeads) -> BEIRA:
+    """Build the fused model that computes the given heads (one output per head, in order).
+
+    Parameters
+    ----------
+    heads : sequence of BEIRAHead or BEIRASeparateHeads
+        Heads of one architecture (see :func:`load_heads_`).
+
+    Returns
+    -------
+    BEIRA
+        A fused model whose output ``h`` equals ``heads[h]``'s output.
+    """
+    separate = heads if isinstance(heads, BEIRASeparateHeads) else BEIRASeparateHeads(list(heads))
+    head_list = list(separate.heads)
+    training = separate.training if isinstance(heads, BEIRASeparateHeads) else head_list[0].training
+    model = load_heads_(BEIRA(n_outputs=len(head_list), **head_list[0].hparams), separate)
     model.train(training)
     return model
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests._bundles import randomise_statistics  # noqa: F401  (used by the model tests)
 
@@ -22,8 +21,5 @@ N_CHANS, N_OUTPUTS, N_TIMES = 5, 3, 128
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    """Every model test runs with one torch thread (tests/conftest.py)."""
