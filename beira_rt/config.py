@@ -249,7 +249,32 @@ class LiveConfig:
         "done by the engine per gap-free segment (liblsl's would smooth gaps away)",
         choices=("clocksync", "dejitter", "monotonize", "threadsafe"),
     )
-    gap_factor: float = spec(2.0, doc="a timestamp step above this many sample periods is a gap", gt=1)
+    gap_tolerance_ms: float = spec(
+        50.0,
+        doc="a stamp this far off the de-jittered sample clock is an anomaly (a gap when samples are "
+        "missing); ordinary chunk jitter (a few ms) never crosses it",
+        gt=0,
+        le=5000,
+    )
+    bridge: str = spec(
+        "repeat",
+        doc="how a missing span (outage, gap, NaN run) is filled: 'repeat' the newest real data, 'zeros' "
+        "(the training mean), or 'reset' (wait for a whole new window)",
+        choices=("repeat", "zeros", "reset"),
+    )
+    max_bridge: float = spec(15.0, doc="longest missing span (s) that is bridged; longer ones reset", ge=0)
+    resume_seconds: float = spec(
+        0.5, doc="seconds of returning data before predictions resume after a bridged span", ge=0, le=10
+    )
+    flat_uv: float = spec(
+        0.5, doc="a channel whose peak-to-peak stays below this (µV) for 0.5 s is flat", ge=0
+    )
+    rail_uv: float = spec(
+        5000.0, doc="a sample at or beyond this magnitude (µV) marks its channel railed", gt=0
+    )
+    repair_channels: bool = spec(
+        True, doc="replace flat and railed channels by their spherical-spline interpolation"
+    )
     outlet_name: str = spec("BEIRA", doc="name of the prediction stream")
     status_interval: float = spec(1.0, doc="seconds between status messages", gt=0)
     stem_cache: bool = spec(

@@ -21,6 +21,8 @@ ENGINE_KEYS = (
     "Input rate",
     "Received",
     "Dropped",
+    "Quality",
+    "Bad channels",
     "Updates",
     "Latency",
     "Model",
@@ -79,8 +81,10 @@ def engine_rows(message: dict[str, Any] | None, detail: str = "") -> dict[str, s
         "Received": f"{_fmt(_num(m, 'samples_received'))} samples",
         "Dropped": (
             f"gaps {_fmt(_num(m, 'gaps'))} · overflows {_fmt(_num(m, 'overflows'))} · "
-            f"NaN resets {_fmt(_num(m, 'nan_resets'))}"
+            f"NaN runs {_fmt(_num(m, 'nan_resets'))} · clock steps {_fmt(_num(m, 'clock_steps'))}"
         ),
+        "Quality": _fmt(_num(m, "quality"), ".2f"),
+        "Bad channels": _bad_channels(m.get("bad_channels")),
         "Updates": f"{_fmt(_num(m, 'updates'))} · skipped {_fmt(_num(m, 'skipped_updates'))}",
         "Latency": (
             f"p50 {_fmt(_num(m, 'latency_p50_ms'), '.1f')} ms · "
@@ -90,6 +94,12 @@ def engine_rows(message: dict[str, Any] | None, detail: str = "") -> dict[str, s
         "Device": str(m.get("device") or "–"),
         "Look-ahead": _fmt(_num(m, "lookahead"), ".2f", " s"),
     }
+
+
+def _bad_channels(bad: object) -> str:
+    if not isinstance(bad, dict):
+        return "–"
+    return ", ".join(f"{name} ({kind})" for name, kind in sorted(bad.items())) or "none"
 
 
 def _parse_float(text: str | None) -> float:

@@ -15,6 +15,7 @@ from PyQt6 import QtCore, QtWidgets
 
 from beira_rt.dashboard.buffers import Snapshot
 from beira_rt.dashboard.compute import lane_scale, matched_correlation, minmax_decimate
+from beira_rt.engine.outlet import QUALITY_LABEL
 
 __all__ = ["LEFT_COLOR", "RIGHT_COLOR", "TRUTH_COLOR", "EegView", "RoiGrid", "group_rois"]
 
@@ -41,7 +42,8 @@ def group_rois(labels: tuple[str, ...] | list[str]) -> list[tuple[str, int | Non
     """Pair ROI channels by structure: rows of (structure, index of Left, index of Right).
 
     Labels of the form ``Left X`` / ``Right X`` (Harvard-Oxford spelling) are
-    paired by ``X``; any other label gets a row of its own in the left column.
+    paired by ``X``; any other label gets a row of its own in the left column, except the
+    engine's ``quality`` channel.
 
     Parameters
     ----------
@@ -55,6 +57,8 @@ def group_rois(labels: tuple[str, ...] | list[str]) -> list[tuple[str, int | Non
     """
     rows: dict[str, list[int | None]] = {}
     for i, label in enumerate(labels):
+        if label == QUALITY_LABEL:  # the engine's window quality, not an ROI (shown in the status panel)
+            continue
         side, _, rest = label.partition(" ")
         key = side.lower()
         if key in ("left", "right") and rest:

@@ -136,7 +136,7 @@ class Acquisition:
                     picked = data[:, self.spec.picks]
                     if self.spec.needs_scaling:  # e.g. a stream in volts: the model works in microvolts
                         picked = picked * self.spec.scale
-                    self._ring.write(picked, stamps)
+                    self._ring.write(picked, stamps, pylsl.local_clock())
                     self.samples_received += int(stamps.size)
                     last_data = time.monotonic()
                     if stalled:

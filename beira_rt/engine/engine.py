@@ -14,11 +14,14 @@ or more grid slots, those slots are counted as skipped and the next update
 runs at once on the newest window: no queue builds up. An update with no new
 model-rate sample publishes nothing (nothing stale is ever published).
 
-After the start, a reconnection, a timestamp gap, lost samples or non-finite
-samples, nothing is published until ``W`` new model-rate samples have filled
-the window again (``W / sfreq`` seconds: 20.48 s for the reference model): a
-prediction from a partly filled window is not one the model was trained or
-evaluated to make, so the engine stays silent rather than pad.
+At the start nothing is published until ``W`` model-rate samples have filled
+the window (``W / sfreq`` seconds: 20.48 s for the reference model). After
+that, missing data (a gap, an outage with or without a reconnection, a run of
+non-finite samples, samples lost to an overflow) are bridged when the data
+return (:mod:`beira_rt.engine.pipeline`, ``live.bridge``): predictions resume
+``live.resume_seconds`` after the return, and the ``quality`` channel says
+which share of each window is real data. Nothing is published while data are
+missing, and published times never go back.
 
 A prediction for the window ending at model-rate sample ``n`` is
 ``model(window)[:, W - 1 - la]`` de-normalised with the bundle's target
@@ -41,6 +44,7 @@ from beira_rt.config import LiveConfig
 from beira_rt.inference import resolve_device as _resolve_device
 
 from .acquisition import Acquisition
+from .channels import ChannelMonitor
 from .inlet import SourceQuery, StreamSpec, connect, resolve_source
 from .outlet import PredictionOutlet, StatusOutlet
 from .pipeline import LivePipeline
@@ -114,6 +118,7 @@ class Engine:
         self._started_at = math.nan
         self._stopped_at = math.nan
         self._last_total = 0
+        self._last_stamp = -math.inf
         self.state = "stopped"
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,9 +157,15 @@ class Engine:
             window,
             spec.sfreq,
             self.sfreq,
-            live.gap_factor,
-            "dejitter" in live.processing_flags,
             self.stats,
+            tolerance=live.gap_tolerance_ms / 1e3,
+            dejitter="dejitter" in live.processing_flags,
+            bridge=live.bridge,
+            max_bridge=live.max_bridge,
+            resume=live.resume_seconds,
+            monitor=ChannelMonitor(
+                tuple(bundle.ch_names), spec.sfreq, live.flat_uv, live.rail_uv, repair=live.repair_channels
+            ),
         )
         self._stem = StemCache(self._model, window) if live.stem_cache else None
         if self._stem is not None and not self._stem.usable:
@@ -269,26 +280,28 @@ class Engine:
     def _update(self) -> bool:
         """Process the new samples; run the model and publish if there is a new full window."""
         block = self._ring.read()
-        if block.lost:
-            logger.warning(
-                "ring buffer overflow: %d samples were overwritten before processing (state reset); "
-                "raise live.buffer_seconds or lighten the load",
-                block.lost,
-            )
-        self._pipeline.feed(block)
         pipe = self._pipeline
+        pipe.feed(block)
+        pipe.poll(pylsl.local_clock())
         if not pipe.ready or pipe.total_out == self._last_total:
             with self.stats.lock:
                 self.stats.idle_updates += 1
             return False
         self._last_total = pipe.total_out
+        stamp = pipe.newest_stamp - self.lookahead
+        if stamp <= self._last_stamp:  # never publish a time that is not after the last one
+            with self.stats.lock:
+                self.stats.non_monotonic += 1
+            return False
         values = self._predict(pipe.window.view())
-        newest = pipe.newest_stamp
-        self._outlet.push(values, newest - self.lookahead)
-        latency = pylsl.local_clock() - newest
+        self._outlet.push(values, stamp, pipe.quality)
+        self._last_stamp = stamp
+        latency = pylsl.local_clock() - pipe.newest_stamp
         with self.stats.lock:
             self.stats.updates += 1
             self.stats.latency.add(latency)
+            if pipe.quality < 1.0:
+                self.stats.bridged_updates += 1
         return True
 
     def _predict(self, window: torch.Tensor) -> np.ndarray:
@@ -303,6 +316,7 @@ class Engine:
     def status(self) -> dict:
         """The status object published on ``<outlet>-status`` (see docs/CONTRACTS.md)."""
         st, acq, ring = self.stats, self._acq, getattr(self, "_ring", None)
+        pipe = getattr(self, "_pipeline", None)
         with st.lock:
             p50, p99 = st.latency.recent(50), st.latency.recent(99)
             state = self.state if acq is None or self.state == "stopped" else acq.state
@@ -312,9 +326,17 @@ class Engine:
                 "input_rate": st.rate.rate,
                 "samples_received": acq.samples_received if acq else 0,
                 "gaps": st.gaps,
+                "missing_samples": st.missing_samples,
+                "clock_steps": st.clock_steps,
+                "bridged_samples": st.bridged_samples,
+                "resets": dict(st.resets),
+                "quality": pipe.quality if pipe is not None else 0.0,
                 "overflows": ring.overflows if ring else 0,
                 "lost_samples": ring.lost_samples if ring else 0,
                 "nan_resets": st.nan_resets,
+                "nan_samples": st.nan_samples,
+                "bad_channels": pipe.monitor.bad if pipe is not None and pipe.monitor else {},
+                "bad_channel_action": pipe.monitor.method if pipe is not None and pipe.monitor else "",
                 "reconnects": acq.reconnects if acq else 0,
                 "refused_streams": acq.refused if acq else 0,
                 "updates": st.updates,
@@ -344,9 +366,13 @@ class Engine:
                 f"non-finite dropped {st.nan_samples}",
                 f"predictions published {st.updates}; update slots {st.ticks}, skipped {st.skipped_updates} "
                 f"({100 * st.skip_share():.2f} %), without new data {st.idle_updates}",
-                f"gaps {st.gaps}, NaN resets {st.nan_resets}, overflows {ring.overflows if ring else 0} "
+                f"gaps {st.gaps} ({st.missing_samples} samples missing), clock steps {st.clock_steps}, "
+                f"NaN runs {st.nan_resets} ({st.nan_samples} samples), overflows {ring.overflows if ring else 0} "
                 f"({ring.lost_samples if ring else 0} samples lost), losses {acq.losses if acq else 0}, "
                 f"reconnects {acq.reconnects if acq else 0}, refused streams {acq.refused if acq else 0}",
+                f"bridged {st.bridged_samples} model-rate samples; predictions from bridged windows "
+                f"{st.bridged_updates}; full resets {sum(st.resets.values())} "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(st.resets.items())) or 'none'})",
                 f"latency (push - newest EEG used) p50 {st.latency.overall(50) * 1e3:.1f} ms, "
                 f"p99 {st.latency.overall(99) * 1e3:.1f} ms; update compute p50 "
                 f"{st.update_seconds.overall(50) * 1e3:.1f} ms, p99 {st.update_seconds.overall(99) * 1e3:.1f} ms",

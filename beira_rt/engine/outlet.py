@@ -14,7 +14,16 @@ import math
 import numpy as np
 import pylsl
 
-__all__ = ["PredictionOutlet", "StatusOutlet"]
+__all__ = ["QUALITY_LABEL", "PredictionOutlet", "StatusOutlet", "roi_columns"]
+
+#: Label of the prediction stream's last channel (type ``MISC``): the share of the model window
+#: that is real data (1.0; less after a bridged outage). Consumers map channels by label.
+QUALITY_LABEL = "quality"
+
+
+def roi_columns(labels: list[str] | tuple[str, ...]) -> list[int]:
+    """Columns of a prediction stream that hold ROI values (every channel but :data:`QUALITY_LABEL`)."""
+    return [i for i, lab in enumerate(labels) if lab != QUALITY_LABEL]
 
 
 class PredictionOutlet:
@@ -56,13 +65,16 @@ class PredictionOutlet:
         source: str,
     ) -> None:
         source_id = f"{name}-{model_hash[:12]}-{source}"
-        info = pylsl.StreamInfo(name, "sBOLD", len(rois), 1.0 / hop, "float32", source_id)
+        info = pylsl.StreamInfo(name, "sBOLD", len(rois) + 1, 1.0 / hop, "float32", source_id)
         chans = info.desc().append_child("channels")
-        for roi in rois:
+        for label, kind, unit in [
+            *((roi, "sBOLD", "a.u.") for roi in rois),
+            (QUALITY_LABEL, "MISC", "ratio"),
+        ]:
             ch = chans.append_child("channel")
-            ch.append_child_value("label", roi)
-            ch.append_child_value("type", "sBOLD")
-            ch.append_child_value("unit", "a.u.")
+            ch.append_child_value("label", label)
+            ch.append_child_value("type", kind)
+            ch.append_child_value("unit", unit)
         meta = info.desc().append_child("beira")
         for key, value in (
             ("model_hash", model_hash),
@@ -77,7 +89,7 @@ class PredictionOutlet:
         self.n_rois = len(rois)
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(info, chunk_size=1, max_buffered=60)
 
-    def push(self, values: np.ndarray, stamp: float) -> None:
+    def push(self, values: np.ndarray, stamp: float, quality: float = 1.0) -> None:
         """Publish one prediction.
 
         Parameters
@@ -86,10 +98,15 @@ class PredictionOutlet:
             sBOLD per ROI (de-normalised, a.u.).
         stamp : float
             LSL timestamp in seconds: the newest EEG sample used, minus the look-ahead.
+        quality : float
+            Share of the model window that is real data (0..1), the last channel.
         """
         if self._outlet is None:
             raise RuntimeError("PredictionOutlet.push() was called after close().")
-        self._outlet.push_sample(np.asarray(values, dtype=np.float32), timestamp=stamp)
+        sample = np.empty(self.n_rois + 1, dtype=np.float32)
+        sample[: self.n_rois] = values
+        sample[self.n_rois] = quality
+        self._outlet.push_sample(sample, timestamp=stamp)
 
     def have_consumers(self) -> bool:
         return self._outlet is not None and self._outlet.have_consumers()

@@ -37,11 +37,15 @@ class Block:
     start : int
         Absolute index of ``data[0]`` (samples written since the buffer was made).
     breaks : tuple of int
-        Positions ``i`` in this block where the stream is discontinuous
-        between ``data[i - 1]`` and ``data[i]`` (a reconnection, or lost
-        samples; position 0 means "before this block").
+        Positions ``i`` in this block where the writer marked a new
+        connection between ``data[i - 1]`` and ``data[i]`` (position 0
+        means "before this block"). Lost samples are not a break: the
+        timestamps show them (``lost`` counts them).
     lost : int
         Samples lost to overflow just before this block (0 when none).
+    arrivals : ndarray, shape (n_samples,) | None
+        Receiver clock (``local_clock()``, s) when each sample was pulled from the inlet;
+        None when the writer did not give them.
     """
 
     data: np.ndarray
@@ -49,6 +53,7 @@ class Block:
     start: int
     breaks: tuple[int, ...] = field(default=())
     lost: int = 0
+    arrivals: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
@@ -76,6 +81,7 @@ class RingBuffer:
         self.capacity = int(capacity)
         self._data = np.zeros((self.capacity, self.n_channels), dtype=dtype)
         self._stamps = np.zeros(self.capacity, dtype=np.float64)
+        self._arrivals = np.full(self.capacity, np.nan)
         self._lock = threading.Lock()
         self._written = 0  # absolute count of samples written
         self._read = 0  # absolute index of the next sample to read
@@ -84,7 +90,7 @@ class RingBuffer:
         self.lost_samples = 0  #: samples overwritten before they were read
 
     # ------------------------------------------------------------------ writer
-    def write(self, data: np.ndarray, stamps: np.ndarray) -> None:
+    def write(self, data: np.ndarray, stamps: np.ndarray, arrival: float = np.nan) -> None:
         """Append a chunk.
 
         Parameters
@@ -93,6 +99,8 @@ class RingBuffer:
             Samples, oldest first.
         stamps : ndarray, shape (n_samples,)
             Their timestamps in seconds.
+        arrival : float
+            Receiver clock when the chunk was pulled (s); NaN when unknown.
         """
         data = np.asarray(data)
         stamps = np.asarray(stamps, dtype=np.float64)
@@ -106,7 +114,7 @@ class RingBuffer:
             return
         with self._lock:
             skip = max(0, n - self.capacity)  # a chunk longer than the buffer keeps its newest part
-            self._copy_in(data[skip:], stamps[skip:], self._written + skip)
+            self._copy_in(data[skip:], stamps[skip:], self._written + skip, float(arrival))
             self._written += n
 
     def mark_break(self) -> None:
@@ -114,15 +122,17 @@ class RingBuffer:
         with self._lock:
             self._breaks.append(self._written)
 
-    def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int) -> None:
+    def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int, arrival: float) -> None:
         n = data.shape[0]
         pos = at % self.capacity
         first = min(n, self.capacity - pos)
         self._data[pos : pos + first] = data[:first]
         self._stamps[pos : pos + first] = stamps[:first]
+        self._arrivals[pos : pos + first] = arrival
         if first < n:
             self._data[: n - first] = data[first:]
             self._stamps[: n - first] = stamps[first:]
+            self._arrivals[: n - first] = arrival
 
     # ------------------------------------------------------------------ reader
     @property
@@ -157,15 +167,22 @@ class RingBuffer:
             n = stop - start
             data = np.empty((n, self.n_channels), dtype=self._data.dtype)
             stamps = np.empty(n, dtype=np.float64)
+            arrivals = np.empty(n, dtype=np.float64)
             pos = start % self.capacity
             first = min(n, self.capacity - pos)
             data[:first] = self._data[pos : pos + first]
             stamps[:first] = self._stamps[pos : pos + first]
+            arrivals[:first] = self._arrivals[pos : pos + first]
             if first < n:
                 data[first:] = self._data[: n - first]
                 stamps[first:] = self._stamps[: n - first]
-            breaks = sorted({b - start for b in self._breaks if start <= b < stop} | ({0} if lost else set()))
+                arrivals[first:] = self._arrivals[: n - first]
+            breaks = sorted({b - start for b in self._breaks if start <= b < stop})
             while self._breaks and self._breaks[0] < stop:
                 self._breaks.popleft()
             self._read = stop
-        return Block(data=data, stamps=stamps, start=start, breaks=tuple(breaks), lost=lost)
+        if n and np.isnan(arrivals).any():
+            arrivals = None
+        return Block(
+            data=data, stamps=stamps, start=start, breaks=tuple(breaks), lost=lost, arrivals=arrivals
+        )

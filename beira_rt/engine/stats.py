@@ -134,14 +134,25 @@ class EngineStats:
         self.ticks = 0  #: update slots (hops) that came due
         self.skipped_updates = 0  #: slots missed because an update ran past them
         self.idle_updates = 0  #: slots with no new model-rate sample (nothing published)
-        self.gaps = 0  #: timestamp gaps (filter state reset)
-        self.breaks = 0  #: reconnections and overflows seen by the processing (state reset)
-        self.nan_resets = 0  #: runs of non-finite samples (state reset, samples dropped)
+        self.gaps = 0  #: gaps: samples missing from the input (bridged or, when too long, reset)
+        self.missing_samples = 0  #: input samples missing in those gaps
+        self.clock_steps = 0  #: steps of the source's clock with no sample missing (nothing reset)
+        self.breaks = 0  #: new connections seen by the processing
+        self.nan_resets = 0  #: runs of non-finite samples (dropped and bridged)
         self.nan_samples = 0  #: non-finite samples dropped
+        self.lost_samples = 0  #: samples lost to a ring-buffer overflow (bridged)
+        self.bridged_samples = 0  #: model-rate samples filled in for missing spans
+        self.resets: dict[str, int] = {}  #: full resets (filters and window) by cause
+        self.bridged_updates = 0  #: predictions published from a window with bridged data (quality < 1)
+        self.non_monotonic = 0  #: predictions withheld because their time was not after the last one
         self.samples_processed = 0  #: raw samples through the preprocessing
         self.update_seconds = LatencyTracker()  #: compute time of an update that published
         self.latency = LatencyTracker()  #: push time minus the timestamp of the newest model-rate sample
         self.rate = RateMeter()
+
+    def count_reset(self, why: str) -> None:
+        """Count one full reset of the signal path, by cause."""
+        self.resets[why] = self.resets.get(why, 0) + 1
 
     def skip_share(self) -> float:
         """Skipped update slots over all slots that came due (0 when none)."""

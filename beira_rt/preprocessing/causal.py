@@ -55,10 +55,18 @@ class SosCascade:
         self.n_channels = n_channels
         self._zi_unit = scipy.signal.sosfilt_zi(self.sos) if len(self.sos) else None
         self._zi: np.ndarray | None = None
+        self._restart: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the state; the next sample restarts the filter at steady state."""
         self._zi = None
+        self._restart = None
+
+    def restart_channels(self, channels: np.ndarray) -> None:
+        """Restart the given channels (bool mask or indices) at steady state on their next sample."""
+        mask = np.zeros(self.n_channels, dtype=bool)
+        mask[channels] = True
+        self._restart = mask if self._restart is None else (self._restart | mask)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Filter the next chunk.
@@ -79,6 +87,10 @@ class SosCascade:
         if self._zi is None:
             # (n_sections, 1, 2) * (1, n_channels, 1) -> (n_sections, n_channels, 2)
             self._zi = self._zi_unit[:, None, :] * x[None, :, 0, None]
+        elif self._restart is not None:
+            r = self._restart
+            self._zi[:, r, :] = self._zi_unit[:, None, :] * x[None, r, 0, None]
+        self._restart = None
         y, self._zi = scipy.signal.sosfilt(self.sos, x, axis=-1, zi=self._zi)
         return y
 
@@ -168,6 +180,20 @@ class CausalPreprocessor:
         self._band.reset()
         self._aa.reset()
         self._resampler.reset()
+
+    def restart_channels(self, channels: np.ndarray) -> None:
+        """Restart the filters of some channels at steady state on their next sample.
+
+        Used when a channel's input changes source (a flat or railed channel replaced by its
+        interpolation, or back): the step would otherwise ring through the band-pass and,
+        by the common average, into every channel.
+
+        Parameters
+        ----------
+        channels : ndarray of bool, shape (n_channels,), or of int
+            The channels to restart.
+        """
+        self._band.restart_channels(channels)  # before the common average: only these channels change
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Preprocess the next chunk.

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from beira_rt.config import DEFAULT_ROIS
+from beira_rt.engine.outlet import QUALITY_LABEL
 
 MODEL_HASH = "0123456789abcdef" * 4
 
@@ -61,7 +62,8 @@ class RoiPublisher:
     def run(self) -> int:
         import pylsl
 
-        info = _labelled_info(self.name, "sBOLD", DEFAULT_ROIS, self.rate, self.source_id)
+        # as the engine publishes: the ROIs, then its window quality (docs/CONTRACTS.md)
+        info = _labelled_info(self.name, "sBOLD", (*DEFAULT_ROIS, QUALITY_LABEL), self.rate, self.source_id)
         beira = info.desc().append_child("beira")
         for key, value in (
             ("model_hash", MODEL_HASH),
@@ -88,7 +90,8 @@ class RoiPublisher:
                 delay = stamp - pylsl.local_clock()
                 if delay > 0:
                     self.stop.wait(delay)
-                outlet.push_sample(roi_signal(np.array([k / self.rate]))[0].astype(np.float32), stamp)
+                sample = np.append(roi_signal(np.array([k / self.rate]))[0], 1.0).astype(np.float32)
+                outlet.push_sample(sample, stamp)
                 if truth_out is not None:
                     t_truth = k / self.rate + self.truth_offset
                     values = roi_signal(np.array([t_truth]))[0][::-1] * signs

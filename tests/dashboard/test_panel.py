@@ -22,11 +22,15 @@ def test_engine_rows_format_a_full_message():
             "model_hash": "feedbeef" * 8,
             "device": "cuda:0",
             "lookahead": 1.0,
+            "clock_steps": 1,
+            "quality": 0.625,
+            "bad_channels": {"O2": "railed", "Fz": "flat"},
         }
     )
     assert rows["Engine"] == "connected" and rows["Source"] == "eeg-1"
+    assert rows["Quality"] == "0.62" and rows["Bad channels"] == "Fz (flat), O2 (railed)"
     assert rows["Input rate"] == "1000.0 Hz" and rows["Received"] == "12000 samples"
-    assert rows["Dropped"] == "gaps 2 · overflows 0 · NaN resets 1"
+    assert rows["Dropped"] == "gaps 2 · overflows 0 · NaN runs 1 · clock steps 1"
     assert rows["Updates"] == "120 · skipped 4"
     assert rows["Latency"] == "p50 3.0 ms · p99 12.0 ms"
     assert rows["Model"] == "feedbeeffeed" and rows["Device"] == "cuda:0" and rows["Look-ahead"] == "1.00 s"

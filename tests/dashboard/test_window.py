@@ -10,6 +10,7 @@ import pytest
 
 from beira_rt.config import DEFAULT_ROIS, DashboardConfig
 from beira_rt.dashboard.window import Dashboard, DashboardSources
+from beira_rt.engine.outlet import QUALITY_LABEL
 from tests.conftest import unique_name
 from tests.dashboard._outlets import MODEL_HASH, RoiPublisher, StatusPublisher
 
@@ -34,7 +35,8 @@ def test_traces_update_while_outlets_push(lsl_source_thread, publishers, dashboa
     assert dash.frames_drawn > frames_before
     # the ROI plots are labelled by name, Left in the first column and Right in the second
     grid = dash.roi_grid
-    assert set(grid.labels) == set(DEFAULT_ROIS)
+    assert set(grid.labels) == {*DEFAULT_ROIS, QUALITY_LABEL}
+    assert len(grid.plots) == len(DEFAULT_ROIS)  # the engine's quality channel gets no ROI plot
     for row, structure in enumerate(("Pallidum", "Caudate", "Putamen", "Accumbens")):
         assert grid.getItem(row, 0) is grid.plots[DEFAULT_ROIS.index(f"Left {structure}")]
         assert grid.getItem(row, 1) is grid.plots[DEFAULT_ROIS.index(f"Right {structure}")]
@@ -88,7 +90,7 @@ def test_status_panel_follows_the_status_stream(publishers, dashboard, qtbot):
             lambda s=state: dash.status_state == s and dash.status_text("Engine") == s, timeout=WAIT_MS
         )
     assert dash.status_text("Latency") == "p50 4.2 ms · p99 9.5 ms"
-    assert dash.status_text("Dropped") == "gaps 1 · overflows 2 · NaN resets 0"
+    assert dash.status_text("Dropped") == "gaps 1 · overflows 2 · NaN runs 0 · clock steps –"
     assert dash.status_text("Updates").endswith("skipped 3")
     assert dash.status_text("Input rate") == "1000.0 Hz"
     assert dash.status_text("Device") == "cpu" and dash.status_text("Look-ahead") == "0.50 s"

@@ -47,6 +47,9 @@ def match(
     W = bundle.config.model.n_times
     stamps = np.asarray(stamps, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
+    assert values.shape[1] == reference.shape[1] + 1  # the ROIs, then the quality channel
+    np.testing.assert_array_equal(values[:, -1], 1.0)  # whole windows of real data
+    values = values[:, :-1]
     assert np.isfinite(reference).all() and np.isfinite(values).all()
     assert values.shape[0] < 2 or values.std(axis=0).min() > 1e-3  # predictions that actually vary
     pos = (stamps + lookahead - t0) * sfreq

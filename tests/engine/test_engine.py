@@ -61,7 +61,8 @@ def test_reconnect_resumes_and_publishes_nothing_while_the_source_is_gone(
     first, second = eeg(1000, sfreq, 5, seed=1), eeg(1000, sfreq, 5, seed=2)
     name, sid = unique_name()
     src1 = start_source(worker_threads, first, sfreq, name, sid, labels)
-    run = EngineRun(tiny_bundle, live_cfg, sid, worker_threads)
+    # an absence longer than live.max_bridge: the state resets (a shorter one is bridged: tests/faults)
+    run = EngineRun(tiny_bundle, dataclasses.replace(live_cfg, max_bridge=1.0), sid, worker_threads)
     src1.go.set()
     wait_for(lambda: src1.finished_at is not None, what="the first source finishing")
     wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
@@ -106,7 +107,7 @@ def test_reconnect_resumes_and_publishes_nothing_while_the_source_is_gone(
 
 @pytest.mark.slow
 def test_gap_and_nan_reset_and_never_reach_the_output(tiny_bundle, live_cfg, worker_threads):
-    """A timestamp gap and a run of NaNs: each resets, no partial window is published, outputs stay finite."""
+    """With ``bridge: reset``, a gap and a run of NaNs each reset; no partial window is published."""
     sfreq = 500.0
     n = 1500
     data = eeg(n, sfreq, 5, seed=3)
@@ -117,7 +118,7 @@ def test_gap_and_nan_reset_and_never_reach_the_output(tiny_bundle, live_cfg, wor
     offsets[g:] += 0.4  # 200 samples missing from the timestamps
     name, sid = unique_name()
     src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=10, offsets=offsets)
-    run = EngineRun(tiny_bundle, live_cfg, sid, worker_threads)
+    run = EngineRun(tiny_bundle, dataclasses.replace(live_cfg, bridge="reset"), sid, worker_threads)
     src.go.set()
     wait_for(lambda: src.finished_at is not None, what="the source finishing")
     wait_for(lambda: run.state() == "waiting", what="the engine noticing the end")
@@ -126,6 +127,7 @@ def test_gap_and_nan_reset_and_never_reach_the_output(tiny_bundle, live_cfg, wor
     la = tiny_bundle.lookahead
     st = run.engine.stats
     assert st.gaps == 1 and st.nan_resets == 1 and st.nan_samples == b - a
+    assert st.resets == {"outage": 2}
     values = np.asarray(run.pred.values)
     stamps = np.asarray(run.pred.stamps)
     assert np.isfinite(values).all()

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pylsl
 
-from beira_rt.engine.outlet import PredictionOutlet, StatusOutlet
+from beira_rt.engine.outlet import QUALITY_LABEL, PredictionOutlet, StatusOutlet, roi_columns
 from tests.conftest import unique_name
 
 ROIS = ("Left Putamen", "Right Putamen", "Left Caudate")
@@ -39,11 +39,11 @@ def test_prediction_stream_carries_names_metadata_and_stamps():
     inlet = _inlet(name, "sBOLD")
     try:
         info = inlet.info(10.0)
-        assert info.channel_count() == 3 and info.nominal_srate() == 10.0
+        assert info.channel_count() == 4 and info.nominal_srate() == 10.0
         assert info.channel_format() == pylsl.cf_float32
-        assert info.get_channel_labels() == list(ROIS)
-        assert info.get_channel_types() == ["sBOLD"] * 3
-        assert info.get_channel_units() == ["a.u."] * 3
+        assert info.get_channel_labels() == [*ROIS, QUALITY_LABEL]
+        assert info.get_channel_types() == ["sBOLD"] * 3 + ["MISC"]
+        assert info.get_channel_units() == ["a.u."] * 3 + ["ratio"]
         meta = info.desc().child("beira")
         assert meta.child_value("model_hash") == "ab" * 32
         assert float(meta.child_value("bold_delay")) == 6.0
@@ -52,9 +52,10 @@ def test_prediction_stream_carries_names_metadata_and_stamps():
         assert meta.child_value("device") == "cpu"
         assert out.have_consumers()  # our inlet is subscribed
         stamp = pylsl.local_clock() - 3.25
-        out.push(np.array([0.5, -1.0, 2.25]), stamp)
+        out.push(np.array([0.5, -1.0, 2.25]), stamp, quality=0.75)
         vals, stamps = _pull(inlet, 1)
-        np.testing.assert_array_equal(vals[0], [0.5, -1.0, 2.25])
+        np.testing.assert_array_equal(vals[0], [0.5, -1.0, 2.25, 0.75])
+        assert roi_columns(info.get_channel_labels()) == [0, 1, 2]
         assert abs(stamps[0] - stamp) < 1e-9  # no clocksync on this inlet: the stamp as pushed
     finally:
         inlet.close_stream()
