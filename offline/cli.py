@@ -9,6 +9,10 @@ Train (the default command)::
 Re-evaluate a bundle on a recording::
 
     beira-train evaluate BUNDLE --data DIR --subject S [--out DIR]
+
+Interpret a bundle (spatial and spectral patterns and importance of every branch)::
+
+    beira-train interpret BUNDLE --data DIR --subject S --out DIR [--html] [--no-figures]
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from beira_rt._logging import logger
 from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
 from beira_rt.config import ConfigError
 
-__all__ = ["build_evaluate_parser", "build_parser", "main"]
+__all__ = ["build_evaluate_parser", "build_interpret_parser", "build_parser", "main"]
 
 EPILOG = (
     "Re-evaluate a saved bundle with: beira-train evaluate BUNDLE --data DIR --subject S [--out DIR] "
-    "(see beira-train evaluate --help)."
+    "(see beira-train evaluate --help). Interpret one with: beira-train interpret BUNDLE --data DIR "
+    "--subject S --out DIR (see beira-train interpret --help)."
 )
 
 
@@ -74,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num-threads", type=int, metavar="N", help="torch CPU threads (training.num_threads)"
     )
+    parser.add_argument(
+        "--no-interpret",
+        action="store_true",
+        help="skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)",
+    )
     add_common_args(parser)
     return parser
 
@@ -97,6 +107,30 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="torch CPU threads (default: the bundle's training.num_threads)",
     )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
+    return parser
+
+
+def build_interpret_parser() -> argparse.ArgumentParser:
+    """The ``interpret`` subcommand's parser."""
+    parser = argparse.ArgumentParser(
+        prog="beira-train interpret",
+        description=(
+            "Interpret a model bundle on a recording: for every ROI head and every branch of its "
+            "interpretable block, the spatial pattern (Haufe, per branch) beside the raw weights, the "
+            "band-pass response and the spectral pattern with its peak, the envelope filter, and the "
+            "branch's importance (drop in validation r when silenced). Writes interpretation.json, "
+            "patterns.json (for beira-rt dashboard --patterns), topomaps, spectra and one sheet per ROI."
+        ),
+    )
+    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle (model.beira)")
+    _add_data_args(parser)
+    parser.add_argument("--out", metavar="DIR", help="output folder (created)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
+    parser.add_argument("--num-threads", type=int, metavar="N", help="torch CPU threads")
+    parser.add_argument("--no-figures", action="store_true", help="only the JSON files")
+    parser.add_argument("--html", action="store_true", help="also report.html (an mne.Report of the figures)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
     return parser
@@ -172,7 +206,10 @@ def _train(args: argparse.Namespace) -> int:
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
     rec, ceiling, load_s = _load_recording(args, cfg)
-    metrics = run_training(cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s)
+    metrics = run_training(
+        cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
+        interpret=not args.no_interpret,
+    )  # fmt: skip
     _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
     print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {Path(args.out) / 'model.beira'}, "
           f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
@@ -195,6 +232,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"whole recording (offline read-out): mean r {_fmt(metrics['all']['r_mean'])}")
     if args.out:
         print(f"wrote {Path(args.out) / 'evaluation.json'}")
+    return 0
+
+
+def _interpret(args: argparse.Namespace) -> int:
+    import torch
+
+    from beira_rt.bundle import load_bundle
+    from offline.interpret import interpret_bundle, write_interpretation
+
+    if not args.out:
+        raise UsageError("give --out DIR, the folder for the interpretation.")
+    if args.html and args.no_figures:
+        raise UsageError("--html shows the figures; do not give it with --no-figures.")
+    bundle = load_bundle(args.bundle)
+    threads = args.num_threads or bundle.config.training.num_threads
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rec, _, _ = _load_recording(args, bundle.config)
+    doc = interpret_bundle(bundle, rec, device=args.device)
+    write_interpretation(doc, args.out, figures=not args.no_figures, html=args.html)
+    print(f"{args.bundle} on {doc['subject']}: most important branch per ROI (validation block)")
+    print(f"{'ROI':18s} {'val r':>6s} {'branch':>6s} {'drop r':>7s} {'peak Hz':>8s} {'|B| peak':>9s}")
+    for roi, entry in doc["rois"].items():
+        best = entry["branches"][entry["ranking"][0]]
+        print(
+            f"{roi:18s} {_fmt(entry['val_r']):>6s} {best['branch']:>6d} {_fmt(best['importance']):>7s} "
+            f"{best['peak_hz']:>8.1f} {best['band_peak_hz']:>9.1f}"
+        )
+    print(
+        f"wrote {Path(args.out) / 'interpretation.json'}, patterns.json"
+        + ("" if args.no_figures else ", figures")
+    )
     return 0
 
 
@@ -223,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "evaluate":
         return run_main(_guarded(_evaluate), build_evaluate_parser(), argv[1:])
+    if argv and argv[0] == "interpret":
+        return run_main(_guarded(_interpret), build_interpret_parser(), argv[1:])
     if argv and argv[0] == "train":
         argv = argv[1:]
     return run_main(_guarded(_train), build_parser(), argv)

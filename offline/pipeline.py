@@ -187,6 +187,7 @@ def run_training(
     ceiling: dict[str, Any] | None = None,
     progress: bool = True,
     load_seconds: float = 0.0,
+    interpret: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate and write a bundle and a report for one recording.
 
@@ -204,6 +205,10 @@ def run_training(
         tqdm progress bar during training.
     load_seconds : float
         Time spent loading (reported in the timings).
+    interpret : bool
+        Also interpret the trained model (:mod:`offline.interpret`, a few seconds): write
+        ``interpretation/`` (``interpretation.json``, ``patterns.json``, ``overview.png``) and
+        ``model.patterns.json`` beside the bundle (what ``beira-rt dashboard --patterns`` reads).
 
     Returns
     -------
@@ -311,10 +316,39 @@ def run_training(
     metrics["bundle_hash"] = save_bundle(bundle, out / "model.beira")
     _figures(out, result.history, data, pred, base_pred, metrics)
     timings["write_s"] = time.perf_counter() - t
+    if interpret:
+        t = time.perf_counter()
+        _interpret(out, model, data, cfg, device, recording, metrics)
+        timings["interpret_s"] = time.perf_counter() - t
     timings["total_s"] = sum(timings.values())
     metrics["timings"] = timings
     (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2), encoding="utf-8")
     return jsonable(metrics)
+
+
+def _interpret(
+    out: Path, model: BEIRA, data: PreparedData, cfg: BeiraConfig, device: torch.device, recording: Any,
+    metrics: dict,
+) -> None:  # fmt: skip
+    """Interpret the trained model into ``out/interpretation/`` and ``out/model.patterns.json``."""
+    from beira_rt.interpret import patterns_path
+
+    from .interpret import channel_positions, compact_patterns, interpret_model, write_interpretation
+
+    eeg_file = (getattr(recording, "provenance", {}) or {}).get("files", {}).get("eeg") or {}
+    positions, source = channel_positions(data.ch_names, eeg_file.get("path"))
+    doc = interpret_model(
+        model, data, cfg, device=device, positions=positions, positions_source=source,
+        test_r=metrics["test"]["r_per_roi"],
+    )  # fmt: skip
+    doc = {
+        "bundle_hash": metrics["bundle_hash"], "subject": metrics["subject"],
+        "data_hash": metrics["data"]["data_hash"], "trained_on_this_recording": True, **doc,
+    }  # fmt: skip
+    write_interpretation(doc, out / "interpretation", sheets=False)
+    patterns_path(out / "model.beira").write_text(
+        json.dumps(jsonable(compact_patterns(doc)), indent=1), encoding="utf-8"
+    )
 
 
 def save_test_predictions(

@@ -81,6 +81,7 @@ def run_dashboard(
     screenshot: str | Path | None = None,
     size: tuple[int, int] = (1600, 900),
     show: bool = True,
+    patterns: str | Path | None = None,
 ) -> DashboardSummary:
     """Open the dashboard, run the Qt event loop, optionally save a screenshot, and close.
 
@@ -98,6 +99,8 @@ def run_dashboard(
         Window size in pixels (width, height).
     show : bool
         Show the window (with the ``offscreen`` Qt platform nothing appears on a screen).
+    patterns : str | Path | None
+        A patterns file or bundle for the "Patterns" tab (see :class:`Dashboard`).
 
     Returns
     -------
@@ -114,7 +117,7 @@ def run_dashboard(
     if duration is not None and duration <= 0:
         raise ValueError(f"The duration must be positive; got {duration} s.")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
-    dash = Dashboard(sources, cfg)
+    dash = Dashboard(sources, cfg, patterns=patterns)
     dash.resize(*size)
     if show:
         dash.show()
@@ -208,6 +211,15 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
             file=sys.stderr,
         )
         return 2
+    patterns = getattr(args, "patterns", None)
+    if patterns is not None:
+        from beira_rt.interpret import read_patterns
+
+        try:
+            read_patterns(patterns)
+        except (OSError, ValueError, KeyError) as err:
+            print(f"error: --patterns {patterns}: {err}", file=sys.stderr)
+            return 2
     from beira_rt.dashboard.priority import lower_priority
     from beira_rt.dashboard.window import DashboardSources
 
@@ -220,7 +232,9 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
         truth=args.truth,
         status=args.status,
     )
-    summary = run_dashboard(sources, cfg.dashboard, duration=args.duration, screenshot=args.screenshot)
+    summary = run_dashboard(
+        sources, cfg.dashboard, duration=args.duration, screenshot=args.screenshot, patterns=patterns
+    )
     print(summary.line(), flush=True)
     if args.screenshot is not None and summary.screenshot is None:
         print(f"error: could not write the screenshot {args.screenshot}.", file=sys.stderr)
@@ -251,4 +265,10 @@ def add_dashboard_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration", type=float, metavar="S", help="close after S seconds (default: when closed)"
+    )
+    parser.add_argument(
+        "--patterns",
+        metavar="FILE",
+        help="add a Patterns tab: patterns.json of beira-train interpret, or a bundle with "
+        "<stem>.patterns.json beside it (e.g. beira_rt/data/demo.beira)",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -88,6 +89,12 @@ class DashboardSources:
         )
 
 
+def _patterns_view(path: str | Path) -> QtWidgets.QWidget:
+    from beira_rt.dashboard.patterns import PatternsView
+
+    return PatternsView(path)
+
+
 def _choices(defaults: tuple[float, ...], configured: float) -> list[float]:
     return sorted(set(defaults) | {float(configured)})
 
@@ -105,14 +112,23 @@ class Dashboard(QtWidgets.QMainWindow):
         Redraw rate, initial windows, channels shown, staleness; defaults when None.
     start : bool
         Start the readers and the redraw timer now (else call :meth:`start`).
+    patterns : str | Path | None
+        ``patterns.json`` of ``beira-train interpret`` (or a bundle with ``<stem>.patterns.json``):
+        adds a "Patterns" tab (:class:`beira_rt.dashboard.patterns.PatternsView`).
     """
 
     closed = QtCore.pyqtSignal()
 
     def __init__(
-        self, sources: DashboardSources, cfg: DashboardConfig | None = None, *, start: bool = True
+        self,
+        sources: DashboardSources,
+        cfg: DashboardConfig | None = None,
+        *,
+        start: bool = True,
+        patterns: str | Path | None = None,
     ) -> None:
         super().__init__()
+        self.patterns_view = None if patterns is None else _patterns_view(patterns)
         self.cfg = cfg or DashboardConfig()
         self.sources = sources
         self.setWindowTitle("beira-rt dashboard")
@@ -190,7 +206,7 @@ class Dashboard(QtWidgets.QMainWindow):
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 5)
         split.setStretchFactor(2, 0)
-        self.setCentralWidget(split)
+        self.setCentralWidget(split if self.patterns_view is None else self.patterns_view.tabs_with(split))
         self.resize(1600, 900)
 
     def _window_combo(
@@ -356,6 +372,8 @@ class Dashboard(QtWidgets.QMainWindow):
         rows = engine_rows(message, detail)
         pred_meta = self.readers["predictions"].meta
         rows.update(description_rows(pred_meta.extra if pred_meta is not None else {}, message is not None))
+        if self.patterns_view is not None:  # warns when the engine runs another bundle
+            self.patterns_view.set_engine_hash(rows.get("Model", ""))
         engine_state = self.status_state
         for key, text in rows.items():
             self.panel.set_text(key, text, engine_state if key == "Engine" else None)

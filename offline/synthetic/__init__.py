@@ -7,6 +7,8 @@ Public API
   ground truth; returns a :class:`SyntheticSubject` with the paths and ceilings.
 - :func:`make_synthetic_dataset` — several subjects into one folder.
 - :class:`SyntheticSpec` — the parameters of the generative model.
+- :func:`load_truth` — read back each source's scalp pattern and frequency and the ROIs it
+  drives (:class:`SyntheticTruth`), to check what a model learned.
 
 The model is described in :mod:`offline.synthetic.truth` (sources, envelopes,
 ROI drives, HRF) and :mod:`offline.synthetic.signals` (scalp EEG and artefacts);
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from offline.synthetic.sources import SourceTruth, SyntheticTruth, load_truth
 from offline.synthetic.writer import (
     ATLAS_FILE,
     ATLAS_LABELS_FILE,
@@ -43,8 +46,11 @@ __all__ = [
     "ATLAS_FILE",
     "ATLAS_LABELS_FILE",
     "CEILING_DEFINITION",
+    "SourceTruth",
     "SyntheticSpec",
     "SyntheticSubject",
+    "SyntheticTruth",
+    "load_truth",
     "make_synthetic_dataset",
     "make_synthetic_subject",
     "write_atlas",
