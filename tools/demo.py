@@ -136,6 +136,7 @@ def _has_display() -> bool:
 def headless(args: argparse.Namespace, bundle, engine: subprocess.Popen) -> dict:
     """Consume predictions, truth and status for ``args.seconds``; return the summary figures."""
     from beira_rt.dashboard.compute import matched_correlation
+    from beira_rt.engine.outlet import roi_columns
 
     pred = Consumer(f"name='{OUTLET}' and type='sBOLD'", 120.0)
     truth = Consumer(f"name='{EEG_NAME}-truth'", 60.0)
@@ -183,7 +184,15 @@ def headless(args: argparse.Namespace, bundle, engine: subprocess.Popen) -> dict
     arrival, stamps, values = pred.arrays()
     _, t_truth, truth_values = truth.arrays()
     added = (arrival - (stamps + lookahead)) * 1e3  # the prediction carries the EEG stamp minus look-ahead
-    r = matched_correlation(stamps, np.asarray(values), t_truth, np.asarray(truth_values))
+    # map by label: the prediction stream ends with the engine's quality channel, the truth may differ in order
+    pred_labels, truth_labels = pred.info.get_channel_labels(), truth.info.get_channel_labels()
+    rois = [pred_labels[i] for i in roi_columns(pred_labels)]
+    r = matched_correlation(
+        stamps,
+        np.asarray(values)[:, roi_columns(pred_labels)],
+        t_truth,
+        np.asarray(truth_values)[:, [truth_labels.index(roi) for roi in rois]],
+    )
     last_status = json.loads(status.values[-1][0]) if status.values else {}
     out = {
         "predictions": int(stamps.size),
@@ -191,7 +200,7 @@ def headless(args: argparse.Namespace, bundle, engine: subprocess.Popen) -> dict
         "lookahead": lookahead,
         "added_latency_ms": {"p50": float(np.percentile(added, 50)), "p99": float(np.percentile(added, 99))},
         "status": last_status,
-        "r_per_roi": dict(zip(bundle.rois, (float(v) for v in r), strict=True)),
+        "r_per_roi": dict(zip(rois, (float(v) for v in r), strict=True)),
         "r_mean": float(np.nanmean(r)) if np.isfinite(r).any() else float("nan"),
     }
     if screenshot is not None:

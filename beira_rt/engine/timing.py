@@ -155,8 +155,13 @@ class StreamClock:
         slope, intercept = self._slope_intercept()
         return self._t0 + intercept + slope * (np.asarray(k, dtype=np.float64) - self._c)
 
-    def _fit(self, k: np.ndarray, t: np.ndarray) -> None:
-        """Include observations ``t`` (stamps minus offset) at count indices ``k`` (ascending)."""
+    def _fit(self, k: np.ndarray, t: np.ndarray, m: np.ndarray) -> None:
+        """Include observations ``t`` (stamps minus offset) at count indices ``k`` (ascending).
+
+        ``m`` weighs each observation by the samples it stands for: only the newest sample of
+        each pull is an observation, because liblsl back-dates the other samples of a chunk
+        at the *nominal* rate, which would pull the fitted slope towards it.
+        """
         if k.size == 0:
             return
         if self._n == 0:
@@ -170,7 +175,7 @@ class StreamClock:
         decay = self._lam**d
         s0, s1, s2, st, stu = (x * decay for x in (s0, s1, s2, st, stu))
         u = (k - k[-1]).astype(np.float64)
-        w = self._lam ** (-u)
+        w = self._lam ** (-u) * m
         tt = t - self._t0
         self._s0 = s0 + w.sum()
         self._s1 = s1 + (w * u).sum()
@@ -178,7 +183,7 @@ class StreamClock:
         self._t = st + (w * tt).sum()
         self._tu = stu + (w * u * tt).sum()
         self._c = int(k[-1])
-        self._n += int(k.size)
+        self._n += int(m.sum())
 
     # ------------------------------------------------------------------ input
     def push(
@@ -297,7 +302,8 @@ class StreamClock:
             self.offset += r / self._refine_n if self._refine_n > 1 else r
             fit = False
         if fit:
-            self._fit(k, st - self.offset)
+            ends = np.append(np.flatnonzero(np.diff(ar) != 0), n - 1)  # newest sample of each pull
+            self._fit(k[ends], st[ends] - self.offset, np.diff(ends, prepend=-1).astype(np.float64))
             if self._have_arrivals and n:
                 self._lat.append((float(ar[-1]), float(ar[-1] - (st[-1] - self.offset))))
         t = np.asarray(self.time_at(k), dtype=np.float64)

@@ -1,0 +1,87 @@
+"""Amplifier timing: jittered and back-stepping chunk stamps, irregular chunks, an off-nominal crystal,
+another host's clock, clock steps. None of it may reset anything or stop the predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.engine._harness import EngineRun, wait_for
+from tests.faults.conftest import model_index, reference
+
+pytestmark = pytest.mark.slow
+
+
+def _run(bundle, live, amp, worker_threads) -> EngineRun:
+    run = EngineRun(bundle, live, amp.source_id, worker_threads)
+    wait_for(amp.finished.is_set, timeout=120, what="the amplifier finishing")
+    run.finish(settle=0.5)
+    return run
+
+
+def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=1.0, max_silence=0.5):
+    """Predictions start in time, never stop, equal the offline ones and carry near-perfect stamps.
+
+    One prediction per hop while chunks come more often than hops; with larger chunks, one per chunk.
+    """
+    la, W, sfreq = bundle.lookahead, bundle.config.model.n_times, bundle.config.preprocessing.sfreq
+    stamps = np.asarray(run.pred.stamps)
+    values = np.asarray(run.pred.values)
+    arrivals = np.asarray(run.pred.arrivals)
+    chunk = max(amp.chunk_size) if isinstance(amp.chunk_size, tuple) else amp.chunk_size
+    every = max(live.hop, 0.5 * chunk / amp.sfreq)
+    assert stamps.size > 0.8 * (amp.duration - W / sfreq) / every
+    # the first one within the window length + 1 s of the first sample
+    assert arrivals[0] - amp.t0 < W / sfreq + 1.0
+    # never stop: no silence longer than a few hops while the source runs
+    assert np.diff(arrivals).max() < max_silence and np.all(np.diff(stamps) > 0)
+    n, err_ms = model_index(stamps, amp, 0, la, sfreq)
+    assert np.abs(err_ms).max() < 4.5
+    late = stamps + la - amp.t0 > settled_after
+    assert late.sum() > 10 and np.abs(err_ms[late]).max() < stamp_ms
+    ref = reference(bundle, amp, 0, amp.next_index, la)
+    np.testing.assert_allclose(values[:, :-1], ref[n - (W - 1)], rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(values[:, -1], 1.0)  # every window is real data
+    return np.abs(err_ms[late]).max()
+
+
+def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(cwl_bundle, fault_live, amplifier, worker_threads):
+    """38 shuffled channels in volts, chunks of 10 stamped at the push +-5 ms, a step back now and then."""
+    amp = amplifier(seconds=20.0, jitter=0.005, backward_every=37, backward=0.015, chunk_size=10)
+    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    assert amp.backward_steps > 40  # the stamps did step backwards (by up to 15 ms)
+    st = run.engine.stats
+    assert st.gaps == 0 and st.clock_steps == 0 and not st.resets and st.bridged_samples == 0
+    _check_flow_and_parity(run, cwl_bundle, amp, fault_live)
+
+
+def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(cwl_bundle, fault_live, amplifier, worker_threads):
+    amp = amplifier(seconds=20.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3)
+    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    st = run.engine.stats
+    assert st.gaps == 0 and st.clock_steps == 0 and not st.resets
+    # chunks of up to 0.5 s: fewer stamps to learn the clock from (about 4 a second), so 3 ms
+    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, stamp_ms=3.0, max_silence=1.0)
+    assert run.engine.status()["input_rate"] == pytest.approx(1000.0 * (1 - 1e-3), rel=2e-4)
+
+
+def test_a_source_on_another_clock(cwl_bundle, fault_live, amplifier, worker_threads):
+    """Stamps from a host whose clock is an hour behind (no clock synchronisation possible)."""
+    amp = amplifier(seconds=12.0, clock_offset=-3600.0, seed=4)
+    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    assert run.engine.stats.gaps == 0 and not run.engine.stats.resets
+    stamps = np.asarray(run.pred.stamps)
+    assert stamps.size > 100 and np.all(np.diff(stamps) > 0)
+    # the predictions are in the source's time base: an hour behind this machine's clock
+    lag = np.asarray(run.pred.arrivals) - stamps
+    assert np.all((lag > 3600) & (lag < 3601))
+
+
+@pytest.mark.parametrize("jump", [2.0, -0.5])
+def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(cwl_bundle, fault_live, amplifier, worker_threads, jump):
+    amp = amplifier(seconds=16.0, clock_jump=(6.0, jump), seed=5)
+    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    st = run.engine.stats
+    assert st.clock_steps == 1 and st.gaps == 0 and not st.resets and st.bridged_samples == 0
+    # published stamps stay on the true sample times through the step (continuous, monotonic)
+    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=3.0)
