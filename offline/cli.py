@@ -120,7 +120,8 @@ def build_interpret_parser() -> argparse.ArgumentParser:
             "Interpret a model bundle on a recording: for every ROI head and every branch of its "
             "interpretable block, the spatial pattern (Haufe, per branch) beside the raw weights, the "
             "band-pass response and the spectral pattern with its peak, the envelope filter, and the "
-            "branch's importance (drop in validation r when silenced). Writes interpretation.json, "
+            "branch's importance (validation r with only this branch varying; the drop in r when it is "
+            "silenced beside). Writes interpretation.json, "
             "patterns.json (for beira-rt dashboard --patterns), topomaps, spectra and one sheet per ROI."
         ),
     )
@@ -253,11 +254,14 @@ def _interpret(args: argparse.Namespace) -> int:
     doc = interpret_bundle(bundle, rec, device=args.device)
     write_interpretation(doc, args.out, figures=not args.no_figures, html=args.html)
     print(f"{args.bundle} on {doc['subject']}: most important branch per ROI (validation block)")
-    print(f"{'ROI':18s} {'val r':>6s} {'branch':>6s} {'drop r':>7s} {'peak Hz':>8s} {'|B| peak':>9s}")
+    print(
+        f"{'ROI':18s} {'val r':>6s} {'branch':>6s} {'r alone':>7s} {'drop r':>7s} {'peak Hz':>8s} {'|B| peak':>9s}"
+    )
     for roi, entry in doc["rois"].items():
         best = entry["branches"][entry["ranking"][0]]
         print(
             f"{roi:18s} {_fmt(entry['val_r']):>6s} {best['branch']:>6d} {_fmt(best['importance']):>7s} "
+            f"{_fmt(best['drop_r']):>7s} "
             f"{best['peak_hz']:>8.1f} {best['band_peak_hz']:>9.1f}"
         )
     print(

@@ -69,7 +69,7 @@ def render_patterns(meta: dict[str, Any], rois: list[RoiPatterns], top: int = 2,
             imp = b.get("importance")
             title = (f"{roi.roi}\n" if r == 0 else "") + f"#{r + 1} br {b['branch']} · {b['peak_hz']:.1f} Hz"
             if imp is not None:
-                title += f" · Δr {imp:+.2f}"
+                title += f" · r {imp:+.2f}"
             ax.set_title(title, fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -143,8 +143,8 @@ class PatternsView(QtWidgets.QWidget):
         text = (
             "Spatial patterns of each ROI head's most important branches (Haufe's rule per branch: "
             "what the branch listens to on the scalp; red and blue are opposite polarities). "
-            "Title: branch, peak frequency of its spectral pattern, drop in validation r when it is "
-            f"silenced. From {self.meta['source']}"
+            "Title: branch, peak frequency of its spectral pattern, validation r of the ROI with only "
+            f"this branch varying. From {self.meta['source']}"
         )
         if self.bundle_hash:
             text += f", bundle {self.bundle_hash[:12]}"

@@ -43,8 +43,10 @@ METHOD = {
     "block); peak_hz is its peak within [fmin, fmax], band_peak_hz the peak of |B(f)| alone",
     "envelope": "|E(f)| of the envelope taps; cutoff_hz: lowest frequency above its peak at half the peak "
     "power; time_scale_s: RMS duration of the taps",
-    "importance": "validation-block r of the ROI minus its r when the branch's output is replaced by its "
-    "validation-block mean (envelope taps zero, bias = mean); branches ranked by it, per ROI",
+    "importance": "validation-block r of the ROI's prediction when only this branch varies, every other "
+    "branch of the head silenced (its output replaced by its validation-block mean: envelope taps zero, "
+    "bias = mean); branches ranked by it, per ROI. drop_r: r with every branch minus r with this branch "
+    "silenced (the others varying), reported beside; silencing one of two redundant branches costs little",
     "blocks": "patterns and spectra: training block; importance: validation block; the test block is not read",
 }
 
@@ -127,7 +129,8 @@ def interpret_model(
     dict
         ``method``, ``ch_names``, ``positions``, ``freqs``, ``fmin``/``fmax``, ``blocks`` and
         ``rois``: per ROI ``val_r``, ``test_r``, ``ranking`` (branches, most important first) and
-        ``branches`` (one dict per branch: ``branch``, ``rank``, ``importance``, ``silenced_val_r``,
+        ``branches`` (one dict per branch: ``branch``, ``rank``, ``importance`` (validation r of the
+        ROI with only this branch varying), ``drop_r``, ``silenced_val_r``,
         ``pattern``, ``weights``, ``peak_hz``, ``band_peak_hz``, ``band_response``,
         ``spectral_pattern``, ``unmixed_psd``, ``envelope_response``, ``envelope_cutoff_hz``,
         ``envelope_time_scale_s``).
@@ -141,10 +144,10 @@ def interpret_model(
     fmax = min(pre.h_freq or np.inf, 0.4 * data.sfreq)
     pats = branch_patterns(branch_filters(model), freqs, csd, data.normalizer.std, fmin, fmax)
     t1 = time.perf_counter()
-    base, silenced = branch_importance(
+    imp = branch_importance(
         model, data, val, cfg.model.variant, device=device, batch_size=cfg.training.eval_batch_size
     )
-    importance = base[:, None] - silenced
+    importance, base = imp.solo_r, imp.base_r
     if positions is None:
         positions, positions_source = channel_positions(data.ch_names)
     rois: dict[str, Any] = {}
@@ -156,7 +159,8 @@ def interpret_model(
         for k in range(importance.shape[1]):
             branches.append({
                 "branch": k, "rank": int(rank[k]), "importance": _round(importance[h, k]),
-                "silenced_val_r": _round(silenced[h, k]), "pattern": _round(pats.pattern[h, k]),
+                "drop_r": _round(imp.drop_r[h, k]), "silenced_val_r": _round(imp.silenced_r[h, k]),
+                "pattern": _round(pats.pattern[h, k]),
                 "weights": _round(pats.weights[h, k]), "peak_hz": float(pats.peak_hz[h, k]),
                 "band_peak_hz": float(pats.band_peak_hz[h, k]), "band_response": _round(pats.band_response[h, k]),
                 "spectral_pattern": _round(pats.spectral_pattern[h, k]), "unmixed_psd": _round(pats.unmixed_psd[h, k]),

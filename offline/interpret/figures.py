@@ -108,7 +108,8 @@ def plot_overview(doc: Mapping[str, Any], path: str | Path) -> Path:
         topomap(axes[1, c], np.asarray(best["weights"]), doc["ch_names"], info, "weights (not a pattern)")
         _spectrum(axes[2, c], freqs, best, doc["fmax"], legend=c == 0)
     fig.suptitle(
-        "Most important branch per ROI (importance: drop in validation r when silenced)", fontsize=10
+        "Most important branch per ROI (importance: validation r of the ROI with only this branch varying)",
+        fontsize=10,
     )
     fig.tight_layout()
     return _save(fig, path)
@@ -134,7 +135,7 @@ def plot_roi_sheet(doc: Mapping[str, Any], roi: str, path: str | Path, n_top: in
     fig = plt.figure(figsize=(11, 2.3 * len(top) + 2.2))
     grid = fig.add_gridspec(len(top) + 1, 4, height_ratios=[1.0] * len(top) + [0.8])
     for row, branch in enumerate(top):
-        label = f"#{row + 1}: branch {branch['branch']}, Δr {branch['importance']:+.3f}"
+        label = f"#{row + 1}: branch {branch['branch']}, r alone {branch['importance']:+.2f}"
         topomap(fig.add_subplot(grid[row, 0]), np.asarray(branch["pattern"]), doc["ch_names"], info,
                 f"{label}\nspatial pattern")  # fmt: skip
         topomap(
@@ -153,15 +154,16 @@ def plot_roi_sheet(doc: Mapping[str, Any], roi: str, path: str | Path, n_top: in
         ax.set_xlabel("Hz", fontsize=7)
         ax.tick_params(labelsize=7)
     ax = fig.add_subplot(grid[len(top), :])
-    imp = [b["importance"] if b["importance"] is not None else np.nan for b in entry["branches"]]
-    ax.bar(
-        range(len(imp)),
-        imp,
-        color=["C3" if k in entry["ranking"][: len(top)] else "0.6" for k in range(len(imp))],
-    )
+    imp = [np.nan if b["importance"] is None else b["importance"] for b in entry["branches"]]
+    drop = [np.nan if b.get("drop_r") is None else b["drop_r"] for b in entry["branches"]]
+    x = np.arange(len(imp))
+    colors = ["C3" if k in entry["ranking"][: len(top)] else "0.6" for k in range(len(imp))]
+    ax.bar(x - 0.2, imp, width=0.4, color=colors, label="r with only this branch varying (ranking)")
+    ax.bar(x + 0.2, drop, width=0.4, color="C0", alpha=0.6, label="drop in r when it is silenced")
+    ax.legend(fontsize=7, frameon=False)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("branch", fontsize=8)
-    ax.set_ylabel("Δ validation r", fontsize=8)
+    ax.set_ylabel("validation r", fontsize=8)
     ax.tick_params(labelsize=7)
     test = entry.get("test_r")
     fig.suptitle(
@@ -187,7 +189,7 @@ def write_html_report(doc: Mapping[str, Any], figures: list[Path], path: str | P
         for b in _top(e, 1)
     )
     table = (
-        "<table><tr><th>ROI</th><th>val r</th><th>test r</th><th>top branch</th><th>Δr</th>"
+        "<table><tr><th>ROI</th><th>val r</th><th>test r</th><th>top branch</th><th>r alone</th>"
         f"<th>peak Hz</th><th>|B| peak Hz</th></tr>{rows}</table>"
     )
     report.add_html(table, title="Top branch per ROI")

@@ -15,7 +15,7 @@ from ..pipeline import jsonable
 __all__ = ["compact_patterns", "write_interpretation"]
 
 #: Keys of a branch kept in the compact ``patterns.json``.
-_COMPACT_KEYS = ("branch", "rank", "importance", "peak_hz", "band_peak_hz", "pattern", "weights")
+_COMPACT_KEYS = ("branch", "rank", "importance", "drop_r", "peak_hz", "band_peak_hz", "pattern", "weights")
 
 
 def compact_patterns(doc: Mapping[str, Any], top: int = 3) -> dict[str, Any]:
