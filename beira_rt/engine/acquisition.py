@@ -176,7 +176,9 @@ class Acquisition:
                     info, self._ch_names, self._flags, self._buflen, timeout=2.0, first=self.first
                 )
             except (ChannelMismatchError, UnsupportedStreamError) as err:
-                logger.error("%s", err)
+                logger.error(
+                    "%s The returning stream is refused; the engine keeps waiting for one that fits.", err
+                )
                 self._refused.add(info.uid())
                 self.refused += 1
                 self.state = "waiting"

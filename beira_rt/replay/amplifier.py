@@ -135,8 +135,14 @@ class AmplifierSimulator:
         outlet = self._outlet()
         scale = _UNIT_SCALE[self.unit]
         try:
-            if not outlet.wait_for_consumers(self.wait_consumer):
-                raise RuntimeError(f"no consumer connected to {self.name!r} within {self.wait_consumer} s")
+            deadline = time.monotonic() + self.wait_consumer
+            while not outlet.wait_for_consumers(0.1):
+                if self.stop.is_set():
+                    return 0
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"no consumer connected to {self.name!r} within {self.wait_consumer} s"
+                    )
             time.sleep(0.05)
             self.t0 = pylsl.local_clock()
             self.started.set()

@@ -33,14 +33,22 @@ PICKS = [SHUFFLED.index(ch) for ch in CWL_EEG]
 
 
 @pytest.fixture
-def cwl_bundle(tmp_path):
-    """A tiny BEIRA on the 30 CWL EEG channels, written and read back with the real bundle code."""
-    from beira_rt.bundle import load_bundle, save_bundle
+def cwl_bundle_path(tmp_path):
+    """A tiny BEIRA on the 30 CWL EEG channels, written with the real bundle writer."""
+    from beira_rt.bundle import save_bundle
 
     path = tmp_path / "cwl-tiny.beira"
     save_bundle(make_bundle(ch_names=CWL_EEG, lookahead=0.1), path)
+    return path
+
+
+@pytest.fixture
+def cwl_bundle(cwl_bundle_path):
+    """That bundle read back with the real loader."""
+    from beira_rt.bundle import load_bundle
+
     torch.set_num_threads(1)
-    return load_bundle(path)
+    return load_bundle(cwl_bundle_path)
 
 
 @pytest.fixture
@@ -48,7 +56,12 @@ def fault_live():
     """Engine settings: unique outlet name, CPU, hop 0.05 s, resume 0.2 s after an outage."""
     name, _ = unique_name("BEIRA-fault")
     return LiveConfig(
-        device="cpu", hop=0.05, outlet_name=name, resolve_timeout=10.0, status_interval=0.25, resume_seconds=0.2
+        device="cpu",
+        hop=0.05,
+        outlet_name=name,
+        resolve_timeout=10.0,
+        status_interval=0.25,
+        resume_seconds=0.2,
     )
 
 
@@ -62,7 +75,9 @@ def amplifier(worker_threads):
     """Start an amplifier-like source in a worker thread; it is stopped at the end of the test."""
     sources: list[AmplifierSimulator] = []
 
-    def start(seconds: float = 30.0, sfreq: float = 1000.0, labels=None, data=None, **kw) -> AmplifierSimulator:
+    def start(
+        seconds: float = 30.0, sfreq: float = 1000.0, labels=None, data=None, **kw
+    ) -> AmplifierSimulator:
         name, sid = unique_name("amp")
         amp = AmplifierSimulator(
             data=recording(seconds, sfreq) if data is None else data,

@@ -45,7 +45,9 @@ def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=
     return np.abs(err_ms[late]).max()
 
 
-def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(cwl_bundle, fault_live, amplifier, worker_threads):
+def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(
+    cwl_bundle, fault_live, amplifier, worker_threads
+):
     """38 shuffled channels in volts, chunks of 10 stamped at the push +-5 ms, a step back now and then."""
     amp = amplifier(seconds=20.0, jitter=0.005, backward_every=37, backward=0.015, chunk_size=10)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
@@ -55,7 +57,9 @@ def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(cwl_bundle, fa
     _check_flow_and_parity(run, cwl_bundle, amp, fault_live)
 
 
-def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(cwl_bundle, fault_live, amplifier, worker_threads):
+def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(
+    cwl_bundle, fault_live, amplifier, worker_threads
+):
     amp = amplifier(seconds=20.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     st = run.engine.stats
@@ -78,7 +82,9 @@ def test_a_source_on_another_clock(cwl_bundle, fault_live, amplifier, worker_thr
 
 
 @pytest.mark.parametrize("jump", [2.0, -0.5])
-def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(cwl_bundle, fault_live, amplifier, worker_threads, jump):
+def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(
+    cwl_bundle, fault_live, amplifier, worker_threads, jump
+):
     amp = amplifier(seconds=16.0, clock_jump=(6.0, jump), seed=5)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     st = run.engine.stats
