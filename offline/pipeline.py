@@ -343,7 +343,7 @@ def _interpret(
     )  # fmt: skip
     doc = {
         "bundle_hash": metrics["bundle_hash"], "subject": metrics["subject"],
-        "data_hash": metrics["data"]["data_hash"], "trained_on_this_recording": True, **doc,
+        "data_hash": metrics["data"]["data_hash"], "data_hash_matches_bundle": True, **doc,
     }  # fmt: skip
     write_interpretation(doc, out / "interpretation", sheets=False)
     patterns_path(out / "model.beira").write_text(

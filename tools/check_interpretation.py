@@ -2,7 +2,7 @@
 
 For every (bundle, synthetic data folder) pair: interpret the bundle on its subject
 (``offline.interpret``: Haufe pattern per branch, spectral pattern, importance on the
-validation block) and, for every ROI whose **test** r (stored in the bundle) is >= --min-r,
+validation block: the ROI's r with only that branch varying) and, for every ROI whose **test** r (stored in the bundle) is >= --min-r,
 compare the most important branch with the source that drives the ROI
 (``offline.synthetic.load_truth``):
 
@@ -66,7 +66,7 @@ def check_case(bundle_path: str, data_dir: str, subject: str, args: argparse.Nam
         if r_test is None or r_test < args.min_r:
             continue
         best = entry["branches"][entry["ranking"][0]]
-        row = {"case": str(bundle_path), "subject": subject, "roi": roi, "test_r": r_test,
+        row = {"case": str(bundle_path), "label": f"{Path(data_dir).name}/{Path(bundle_path).parent.name}", "subject": subject, "roi": roi, "test_r": r_test,
                "branch": best["branch"], "importance": best["importance"]}  # fmt: skip
         for kind, vec_key, peak_key in (
             ("pattern", "pattern", "peak_hz"),
@@ -91,15 +91,15 @@ def check_case(bundle_path: str, data_dir: str, subject: str, args: argparse.Nam
 def print_table(rows: list[dict], args: argparse.Namespace) -> dict:
     """Print the table and the shares passing; return the summary."""
     head = (
-        f"{'case':28s} {'ROI':16s} {'test r':>6s} {'br':>3s} {'dr':>6s} {'source':>16s} {'Hz':>5s} | "
+        f"{'case':28s} {'ROI':16s} {'test r':>6s} {'br':>3s} {'r alone':>7s} {'source':>16s} {'Hz':>5s} | "
         f"{'pat |r|':>7s} {'peak':>5s} {'df':>5s} {'ok':>3s} | {'w |r|':>6s} {'|B|pk':>5s} {'df':>5s} {'ok':>3s}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
-        case = Path(r["case"]).parent.name or r["case"]
+        case = r["label"]
         print(
-            f"{case[:28]:28s} {r['roi']:16s} {r['test_r']:6.3f} {r['branch']:3d} {r['importance']:6.3f} "
+            f"{case[:28]:28s} {r['roi']:16s} {r['test_r']:6.3f} {r['branch']:3d} {r['importance']:7.3f} "
             f"{r['source']:>16s} {r['source_hz']:5.1f} | {r['pattern_r']:7.3f} {r['pattern_peak_hz']:5.1f} "
             f"{r['pattern_df_hz']:5.1f} {'yes' if r['pattern_pass'] else 'no':>3s} | {r['weights_r']:6.3f} "
             f"{r['weights_peak_hz']:5.1f} {r['weights_df_hz']:5.1f} {'yes' if r['weights_pass'] else 'no':>3s}"

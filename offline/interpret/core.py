@@ -230,6 +230,6 @@ def interpret_bundle(
         "bundle_hash": bundle.content_hash,
         "subject": getattr(recording, "subject", ""),
         "data_hash": getattr(recording, "data_hash", ""),
-        "trained_on_this_recording": bool(same),
+        "data_hash_matches_bundle": bool(same),
         **doc,
     }

@@ -142,7 +142,7 @@ def test_interpret_command_reproduces_the_training_interpretation(trained, recor
         assert (out / name).stat().st_size > 0, name
     again = json.loads((out / "interpretation.json").read_text())
     first = json.loads((trained / "interpretation" / "interpretation.json").read_text())
-    assert again["trained_on_this_recording"] and again["positions_source"] in (
+    assert again["data_hash_matches_bundle"] and again["positions_source"] in (
         "colin27_1020",
         "standard_1020",
     )
