@@ -349,7 +349,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         raise BundleError(f"model bundle {path} does not exist (or is not a file).")
     meta, tensors = decode(path, path.read_bytes())
     try:
-        config = from_dict(meta.get("config"))
+        config = from_dict(meta.get("config"), stored=True)
     except ConfigError as err:
         raise BundleError(f"{path}: the configuration stored in the bundle is invalid: {err}") from None
     digest = check_hash(path, meta, tensors)

@@ -424,8 +424,34 @@ def _build(cls: type, data: dict[str, Any], path: str) -> Any:
     return cls(**kwargs)
 
 
-def from_dict(data: dict[str, Any] | None) -> BeiraConfig:
+#: Keys earlier versions had, and what replaced them. A config file with one is an error that
+#: says so; a bundle written by an earlier version (its stored config) loads without them.
+RETIRED_KEYS = {
+    ("live", "gap_factor"): "live.gap_tolerance_ms (a tolerance in ms on the de-jittered sample clock, "
+    "not a step between two stamps)",
+}
+
+
+def _drop_retired(data: dict[str, Any], stored: bool) -> dict[str, Any]:
+    out = dict(data)
+    for (section, key), instead in RETIRED_KEYS.items():
+        if isinstance(out.get(section), dict) and key in out[section]:
+            if not stored:
+                raise ConfigError(f"{section}.{key} is no longer a setting; use {instead}.")
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
+
+
+def from_dict(data: dict[str, Any] | None, *, stored: bool = False) -> BeiraConfig:
     """Build a validated :class:`BeiraConfig` from a plain mapping (missing keys take defaults).
+
+    Parameters
+    ----------
+    data : dict | None
+        The sections and their keys.
+    stored : bool
+        True for a config stored in a bundle by an earlier version: keys that were retired
+        since (:data:`RETIRED_KEYS`) are dropped instead of refused.
 
     Raises
     ------
@@ -437,7 +463,7 @@ def from_dict(data: dict[str, Any] | None) -> BeiraConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}.")
-    return _build(BeiraConfig, data, "")
+    return _build(BeiraConfig, _drop_retired(data, stored), "")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def test_the_dashboard_dying_leaves_the_engine_running(cwl_bundle_path, amplifie
         assert last["state"] == "connected" and last["skipped_updates"] == 0
         assert engine.poll() is None and time.monotonic() - killed_at >= 3.0
         engine.send_signal(signal.SIGINT)
-        out, err = engine.communicate(timeout=30)
+        _out, err = engine.communicate(timeout=30)
         assert engine.returncode == 0, err
     finally:
         for p in (engine, dash):
