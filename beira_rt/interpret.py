@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BranchFilters",
     "BranchPatterns",
+    "RoiPatterns",
     "branch_filters",
     "branch_patterns",
     "cross_spectrum",

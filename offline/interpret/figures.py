@@ -135,7 +135,8 @@ def plot_roi_sheet(doc: Mapping[str, Any], roi: str, path: str | Path, n_top: in
     fig = plt.figure(figsize=(11, 2.3 * len(top) + 2.2))
     grid = fig.add_gridspec(len(top) + 1, 4, height_ratios=[1.0] * len(top) + [0.8])
     for row, branch in enumerate(top):
-        label = f"#{row + 1}: branch {branch['branch']}, r alone {branch['importance']:+.2f}"
+        imp = np.nan if branch["importance"] is None else branch["importance"]
+        label = f"#{row + 1}: branch {branch['branch']}, r alone {imp:+.2f}"
         topomap(fig.add_subplot(grid[row, 0]), np.asarray(branch["pattern"]), doc["ch_names"], info,
                 f"{label}\nspatial pattern")  # fmt: skip
         topomap(
@@ -167,7 +168,8 @@ def plot_roi_sheet(doc: Mapping[str, Any], roi: str, path: str | Path, n_top: in
     ax.tick_params(labelsize=7)
     test = entry.get("test_r")
     fig.suptitle(
-        f"{roi}: validation r {entry['val_r']:.3f}" + (f", test r {test:.3f}" if test is not None else ""),
+        f"{roi}: validation r {np.nan if entry['val_r'] is None else entry['val_r']:.3f}"
+        + (f", test r {test:.3f}" if test is not None else ""),
         fontsize=11,
     )
     fig.tight_layout()
