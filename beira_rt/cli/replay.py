@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--index-channel", action="store_true", help="append a SAMPLE_INDEX channel (type MISC) for checks"
     )
     parser.add_argument(
+        "--outage",
+        metavar="EVERY:SECONDS",
+        help="simulate radio dropouts: every EVERY s of replay, SECONDS s of samples are lost "
+        "(never pushed; the stamps of later samples go on)",
+    )
+    parser.add_argument(
         "--wait-consumer",
         type=float,
         default=0.0,
@@ -91,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_args(parser)
     return parser
+
+
+def _parse_outage(text: str | None) -> tuple[float, float] | None:
+    from beira_rt.replay import ReplayError
+
+    if text is None:
+        return None
+    try:
+        every, seconds = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ReplayError(f"--outage takes EVERY:SECONDS (e.g. 600:5), got {text!r}.") from None
+    return every, seconds
 
 
 def _load_truth(arg: str, recording, cfg, atlas: str | None, atlas_labels: str | None):
@@ -149,6 +167,7 @@ def _main(args: argparse.Namespace) -> int:
             markers=cfg.replay.markers,
             truth=truth,
             index_channel=args.index_channel,
+            outage=_parse_outage(args.outage),
         )
         if args.duration is not None and not args.duration > 0:
             raise ReplayError(f"--duration must be a positive number of seconds, got {args.duration}.")

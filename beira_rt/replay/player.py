@@ -75,6 +75,10 @@ class Player:
     index_channel : bool
         Append a ``SAMPLE_INDEX`` channel (type MISC) holding the replay sample counter modulo
         2**24, for checking that nothing was dropped or duplicated.
+    outage : (float, float) | None
+        ``(every, seconds)``: simulated radio dropouts. From ``every`` seconds of replay on, the
+        first ``seconds`` of every ``every`` seconds are never pushed (lost in transit); the
+        stamps of the samples after them go on as if they had been.
 
     Examples
     --------
@@ -97,6 +101,7 @@ class Player:
         markers: bool = True,
         truth: TruthSeries | None = None,
         index_channel: bool = False,
+        outage: tuple[float, float] | None = None,
     ) -> None:
         rec = recording if isinstance(recording, ReplayRecording) else load_recording(recording)
         if not isinstance(name, str) or not name.strip():
@@ -111,6 +116,14 @@ class Player:
                 f"start {start!r} s is outside the recording (0 to {rec.duration:.3f} s); give a start "
                 "time inside it."
             )
+        if outage is not None:
+            every, seconds = outage
+            if not (math.isfinite(every) and math.isfinite(seconds) and 0 < seconds < every):
+                raise ReplayError(
+                    f"an outage of {seconds!r} s every {every!r} s is not possible; give 0 < SECONDS < EVERY."
+                )
+        self.outage = outage
+        self.samples_dropped = 0  #: samples never pushed because of simulated outages
         self.recording = rec
         self.name = name
         self.source_id = source_id or f"{name}@{Path(rec.source).name}"
@@ -390,7 +403,16 @@ class Player:
             if due > now:  # float rounding of the catch-up count; never stamp ahead of the clock
                 self._sleep_until(due)
                 now = pylsl.local_clock()
-            eeg.push_chunk(data, stamps.tolist())
+            if self.outage is None:
+                eeg.push_chunk(data, stamps.tolist())
+            else:  # simulated dropout: the samples of an outage span are lost, the clock goes on
+                every, seconds = self.outage
+                t_rep = (k + offsets[:n]) / rec.sfreq  # seconds of replay since the start
+                phase = t_rep % every
+                keep = (t_rep < every) | (phase >= seconds)
+                self.samples_dropped += int(n - keep.sum())
+                if keep.any():
+                    eeg.push_chunk(np.ascontiguousarray(data[keep]), stamps[keep].tolist())
             n_marks, n_truth = self._push_events(pos + n - 1, pass_base - s0, cursors)
             k += n
             self._log.chunk(now, now - due, n, n_marks, n_truth)
