@@ -198,5 +198,6 @@ class ChannelMonitor:
         info.set_montage(standard_montage(), match_case=False, verbose=False)
         raw = mne.io.RawArray(np.eye(self.n), info, verbose=False)
         raw.info["bads"] = [self.ch_names[i] for i in np.flatnonzero(self._bad)]
-        raw.interpolate_bads(reset_bads=True, verbose=False)
+        # template positions: the standard head origin, not a sphere fitted to a few electrodes
+        raw.interpolate_bads(reset_bads=True, origin=(0.0, 0.0, 0.04), verbose=False)
         return raw.get_data()

@@ -196,6 +196,7 @@ class LivePipeline:
             self._missing = True
         self._hist_k, self._hist_t = np.empty(0), np.empty(0)
         self.clock.reset()
+        self._held, self._held_t = self._held[:0], self._held_t[:0]  # all decided above: none left
         logger.info("new connection to the source: the clock restarts, the outage is bridged if short")
 
     def _push(self, data: np.ndarray, stamps: np.ndarray, arrivals: np.ndarray | None) -> None:

@@ -222,11 +222,11 @@ class StreamClock:
         return self._decide(force=False)
 
     def decide_pending(self, now: float) -> tuple[np.ndarray, list[ClockEvent]]:
-        """Decide samples held for longer than :data:`DECIDE_AFTER` (receiver time ``now``)."""
-        if not self.n_pending or not self._have_arrivals:
+        """Decide samples held for longer than :data:`DECIDE_AFTER` (receiver time ``now``; inf: all)."""
+        if not self.n_pending:
             return np.empty(0), []
-        if now - self._pending_arrivals[0] < DECIDE_AFTER:
-            return np.empty(0), []
+        if math.isfinite(now) and (not self._have_arrivals or now - self._pending_arrivals[0] < DECIDE_AFTER):
+            return np.empty(0), []  # (``now = inf``: decide whatever is held, e.g. before a reset)
         return self._decide(force=True)
 
     def _decide(self, force: bool) -> tuple[np.ndarray, list[ClockEvent]]:

@@ -406,10 +406,9 @@ class Player:
             if self.outage is None:
                 eeg.push_chunk(data, stamps.tolist())
             else:  # simulated dropout: the samples of an outage span are lost, the clock goes on
-                every, seconds = self.outage
-                t_rep = (k + offsets[:n]) / rec.sfreq  # seconds of replay since the start
-                phase = t_rep % every
-                keep = (t_rep < every) | (phase >= seconds)
+                every, seconds = (round(x * rec.sfreq) for x in self.outage)  # in samples
+                j = k + np.arange(n)  # samples of replay since the start
+                keep = (j < every) | (j % every >= seconds)
                 self.samples_dropped += int(n - keep.sum())
                 if keep.any():
                     eeg.push_chunk(np.ascontiguousarray(data[keep]), stamps[keep].tolist())

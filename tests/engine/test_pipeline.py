@@ -199,3 +199,20 @@ def test_break_mark_resets_without_counting_a_gap():
     assert pipe.n_out == z2.shape[1]
     np.testing.assert_allclose(pipe.window.view().numpy(), z2[:, -W:], atol=2e-5)
     assert pipe.newest_stamp == pytest.approx(100.0 + (z2.shape[1] - 1) / CFG.sfreq, abs=1e-7)
+
+
+def test_a_new_connection_right_after_an_anomaly_keeps_samples_and_clock_aligned():
+    """Samples the clock still held when the stream was lost are decided, not left behind."""
+    sfreq = 500.0
+    data = _eeg(1500, sfreq)
+    pipe, norm, stats = _make(sfreq, resume=0.05)
+    stamps = 10.0 + np.arange(700) / sfreq
+    pipe.feed(Block(data[:600], stamps[:600], 0))
+    pipe.feed(Block(data[600:610], stamps[600:610] + 0.3, 600))  # an anomaly, held back
+    assert pipe.clock.n_pending == 10
+    new = 12.0 + np.arange(800) / sfreq  # the stream returns 0.6 s later on a new connection
+    pipe.feed(Block(data[700:], new, 700, breaks=(0,)))
+    assert pipe.clock.n_pending == 0 and stats.breaks == 1 and not stats.resets
+    z2 = _offline(data[700:], sfreq, norm)
+    np.testing.assert_allclose(pipe.window.view().numpy(), z2[:, -W:], atol=2e-5)
+    assert pipe.newest_stamp == pytest.approx(12.0 + (z2.shape[1] - 1) / CFG.sfreq, abs=1e-7)

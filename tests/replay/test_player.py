@@ -249,3 +249,27 @@ def test_truth_shorter_than_the_eeg_is_refused():
     rec = load_recording(make_raw(seconds=2.0))
     with pytest.raises(ReplayError, match=r"holds 150 samples at 100 Hz \(1.50 s\) but the EEG runs 2.00 s"):
         Player(rec, "x", truth=_truth(rec, rows=150))
+
+
+def test_simulated_outages_lose_their_samples_and_keep_the_clock(tmp_path, stream_ids, players, drains):
+    name, sid = stream_ids
+    path = write_set(tmp_path / "rec.set", make_raw(seconds=1.0))
+    # 2 s of replay at speed 4: from 0.5 s on, the first 0.1 s of every 0.5 s is lost
+    player = players(path, name, sid, speed=4.0, loop=True, index_channel=True, outage=(0.5, 0.1)).open()
+    eeg = drains(sid, 1700)
+    player.start(duration=2.0)
+    assert player.join(timeout=60)
+    eeg.thread.join(60)
+    data, stamps = eeg.arrays()
+    k = np.arange(2000)
+    kept = (k < 500) | (k % 500 >= 100)
+    np.testing.assert_array_equal(data[:, -1], k[kept])  # exactly the samples outside the outages
+    np.testing.assert_allclose(stamps, player.t0 + k[kept] * player.period, rtol=0, atol=1e-9)
+    assert player.samples_dropped == 300
+
+
+@pytest.mark.parametrize("outage", [(1.0, 1.0), (1.0, 0.0), (float("nan"), 0.1)])
+def test_impossible_outages_are_refused(tmp_path, outage):
+    path = write_set(tmp_path / "rec.set", make_raw(seconds=1.0))
+    with pytest.raises(ReplayError, match="outage"):
+        Player(path, "x", outage=outage)
