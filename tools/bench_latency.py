@@ -130,6 +130,7 @@ class Pull(threading.Thread):
         if not found:
             raise SystemExit(f"stream {pred} not found within {timeout} s")
         self.inlet = pylsl.StreamInlet(found[0], max_buflen=30, recover=False)
+        self.info = self.inlet.info(timeout)
         self.inlet.open_stream(timeout)
         self.keep_values = keep_values
         self.arrival: list[float] = []

@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,39 +41,6 @@ for p in (REPO, REPO / "tools"):
 from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
 
 BUNDLE = REPO / "beira_rt" / "data" / "demo.beira"
-
-
-class Pull(threading.Thread):
-    """Collect arrival time, stamp and value of every sample of one stream."""
-
-    def __init__(self, pred: str, timeout: float = 120.0) -> None:
-        import pylsl
-
-        super().__init__(daemon=True)
-        found = pylsl.resolve_bypred(pred, 1, timeout)
-        if not found:
-            raise RuntimeError(f"stream {pred} not found within {timeout:g} s")
-        self.inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=True)
-        self.info = self.inlet.info(timeout)
-        self.inlet.open_stream(timeout)
-        self.arrival: list[float] = []
-        self.stamps: list[float] = []
-        self.values: list = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        import pylsl
-
-        while not self.halt.is_set():
-            data, ts = self.inlet.pull_chunk(timeout=0.0, max_samples=1024)
-            if ts:
-                now = pylsl.local_clock()
-                self.arrival.extend([now] * len(ts))
-                self.stamps.extend(ts)
-                self.values.extend(data)
-            else:
-                time.sleep(0.002)
-        self.inlet.close_stream()
 
 
 def usage(pid: int) -> dict:
@@ -99,6 +65,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "runs" / "soak.json"))
     a = ap.parse_args()
 
+    from bench_latency import Pull
     from demo import DATA, SUBJECT, ensure_recording
 
     session = f"beira-soak-{uuid.uuid4().hex[:8]}"
@@ -123,8 +90,8 @@ def main() -> int:
             [str(bin_ / "beira-rt"), "run", "--model", a.model, "--source", name, "--config", str(cfg)],
             stdout=subprocess.PIPE, stderr=logs["engine"], env=env, text=True,
         )  # fmt: skip
-        pred = Pull(f"name='{outlet}' and type='sBOLD'")
-        status = Pull(f"name='{outlet}-status'")
+        pred = Pull(f"name='{outlet}' and type='sBOLD'", 120.0, keep_values=True)
+        status = Pull(f"name='{outlet}-status'", 120.0, keep_values=True)
         pred.start()
         status.start()
         procs["dashboard"] = subprocess.Popen(
