@@ -91,6 +91,10 @@ class ChannelMonitor:
         except Exception as err:  # no montage available: the fallback still repairs
             logger.info("no channel positions for spherical splines (%s); bad channels get the mean", err)
             self._splines = False
+        if self._splines:  # warm MNE's interpolation up now: its first call takes ~0.4 s, later ones ~10 ms
+            self._bad[0] = True
+            self._spline_matrix()
+            self._bad[0] = False
         self.method = "spherical-spline interpolation" if self._splines else "mean of the good channels"
         if not self.repair:
             self.method = "nothing (live.repair_channels is off)"

@@ -20,6 +20,20 @@ from tests.engine._streams import Consumer
 pytestmark = pytest.mark.slow
 
 
+def _consumer(name: str, stype: str, engine: subprocess.Popen, timeout: float = 90.0) -> Consumer:
+    """A consumer of the engine's stream once it exists; fails early with the engine's output if it exited."""
+    import pylsl
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if engine.poll() is not None:
+            out, err = engine.communicate()
+            pytest.fail(f"the engine exited with code {engine.returncode} before publishing:\n{out}\n{err}")
+        if pylsl.resolve_bypred(f"name='{name}' and type='{stype}'", 1, 1.0):
+            return Consumer(name, stype, timeout=10)
+    pytest.fail(f"the engine's stream {name!r} did not appear within {timeout} s")
+
+
 def _engine_cli(bundle_path, source_id: str, outlet: str, tmp_path) -> subprocess.Popen:
     cfg = tmp_path / "live.yaml"
     cfg.write_text(f"live:\n  outlet_name: {outlet}\n  device: cpu\n  hop: 0.05\n  status_interval: 0.25\n")
@@ -41,7 +55,7 @@ def test_a_signal_stops_the_engine_cleanly_with_final_statistics(
     outlet, _ = unique_name("BEIRA-sig")
     proc = _engine_cli(cwl_bundle_path, amp.source_id, outlet, tmp_path)
     try:
-        consumer = Consumer(outlet, "sBOLD", timeout=60)
+        consumer = _consumer(outlet, "sBOLD", proc)
         worker_threads(consumer.run, "consumer")
         wait_for(lambda: len(consumer.stamps) >= 10, timeout=60, what="predictions from the CLI engine")
         proc.send_signal(sig)
@@ -61,9 +75,9 @@ def test_the_dashboard_dying_leaves_the_engine_running(cwl_bundle_path, amplifie
     engine = _engine_cli(cwl_bundle_path, amp.source_id, outlet, tmp_path)
     dash = consumer = status = None
     try:
-        consumer = Consumer(outlet, "sBOLD", timeout=60)
+        consumer = _consumer(outlet, "sBOLD", engine)
         worker_threads(consumer.run, "consumer")
-        status = Consumer(f"{outlet}-status", "BEIRAStatus", timeout=60)
+        status = _consumer(f"{outlet}-status", "BEIRAStatus", engine)
         worker_threads(status.run, "status")
         dash = subprocess.Popen(
             [
