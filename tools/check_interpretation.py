@@ -66,43 +66,69 @@ def check_case(bundle_path: str, data_dir: str, subject: str, args: argparse.Nam
         if r_test is None or r_test < args.min_r:
             continue
         best = entry["branches"][entry["ranking"][0]]
-        row = {"case": str(bundle_path), "label": f"{Path(data_dir).name}/{Path(bundle_path).parent.name}", "subject": subject, "roi": roi, "test_r": r_test,
+        label = f"{Path(data_dir).name}/{Path(bundle_path).parent.name}"
+        row = {"case": str(bundle_path), "label": label, "subject": subject, "roi": roi, "test_r": r_test,
                "branch": best["branch"], "importance": best["importance"]}  # fmt: skip
         for kind, vec_key, peak_key in (
             ("pattern", "pattern", "peak_hz"),
             ("weights", "weights", "band_peak_hz"),
         ):
-            vec = np.asarray(best[vec_key])
-            # the source that truly drives this ROI and matches best (one per ROI in this generator)
-            cands = []
-            for src in truth.sources_of(roi):
-                r = abs(float(np.corrcoef(vec, truth.pattern_on(src, doc["ch_names"]))[0, 1]))
-                cands.append((r, -abs(best[peak_key] - src.freq), src))
-            r, neg_df, src = max(cands, key=lambda c: (c[0], c[1]))
-            row[f"{kind}_r"] = r
-            row[f"{kind}_peak_hz"] = best[peak_key]
-            row[f"{kind}_df_hz"] = -neg_df
-            row[f"{kind}_pass"] = bool(r >= args.min_pattern_r and -neg_df <= args.max_hz)
+            ok, r, df, src = _match(
+                best, vec_key, peak_key, truth.sources_of(roi), truth, doc["ch_names"], args
+            )
+            row.update(
+                {f"{kind}_r": r, f"{kind}_peak_hz": best[peak_key], f"{kind}_df_hz": df, f"{kind}_pass": ok}
+            )
             row["source"], row["source_hz"] = src.name, src.freq
+            # diagnosis: which source the top branch shows best (driving the ROI or not), and
+            # whether any of the three most important branches passes
+            r_any, _, src_any = max(
+                (
+                    _match(best, vec_key, peak_key, [s], truth, doc["ch_names"], args)[1:]
+                    for s in truth.sources
+                ),
+                key=lambda c: c[0],
+            )
+            row[f"{kind}_closest_source"], row[f"{kind}_closest_r"] = src_any.name, r_any
+            top3 = [entry["branches"][k] for k in entry["ranking"][:3]]
+            row[f"{kind}_top3_pass"] = any(
+                _match(b, vec_key, peak_key, truth.sources_of(roi), truth, doc["ch_names"], args)[0]
+                for b in top3
+            )
         rows.append(row)
     return rows
+
+
+def _match(
+    branch: dict, vec_key: str, peak_key: str, sources: list, truth, ch_names: list, args: argparse.Namespace
+):
+    """(passes, |r|, |peak - source Hz|, source) for the source among ``sources`` that matches the branch best."""
+    vec = np.asarray(branch[vec_key])
+    cands = []
+    for src in sources:
+        r = abs(float(np.corrcoef(vec, truth.pattern_on(src, ch_names))[0, 1]))
+        cands.append((r, abs(branch[peak_key] - src.freq), src))
+    r, df, src = max(cands, key=lambda c: (c[0], -c[1]))
+    return bool(r >= args.min_pattern_r and df <= args.max_hz), r, df, src
 
 
 def print_table(rows: list[dict], args: argparse.Namespace) -> dict:
     """Print the table and the shares passing; return the summary."""
     head = (
-        f"{'case':28s} {'ROI':16s} {'test r':>6s} {'br':>3s} {'r alone':>7s} {'source':>16s} {'Hz':>5s} | "
-        f"{'pat |r|':>7s} {'peak':>5s} {'df':>5s} {'ok':>3s} | {'w |r|':>6s} {'|B|pk':>5s} {'df':>5s} {'ok':>3s}"
+        f"{'case':16s} {'ROI':16s} {'test r':>6s} {'br':>3s} {'r alone':>7s} {'source':>15s} {'Hz':>4s} | "
+        f"{'pat |r|':>7s} {'peak':>5s} {'df':>4s} {'ok':>3s} {'top3':>4s} {'shows best':>20s} | "
+        f"{'w |r|':>5s} {'|B|pk':>5s} {'df':>4s} {'ok':>3s}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
-        case = r["label"]
+        shows = f"{r['pattern_closest_source'][:14]} {r['pattern_closest_r']:.2f}"
         print(
-            f"{case[:28]:28s} {r['roi']:16s} {r['test_r']:6.3f} {r['branch']:3d} {r['importance']:7.3f} "
-            f"{r['source']:>16s} {r['source_hz']:5.1f} | {r['pattern_r']:7.3f} {r['pattern_peak_hz']:5.1f} "
-            f"{r['pattern_df_hz']:5.1f} {'yes' if r['pattern_pass'] else 'no':>3s} | {r['weights_r']:6.3f} "
-            f"{r['weights_peak_hz']:5.1f} {r['weights_df_hz']:5.1f} {'yes' if r['weights_pass'] else 'no':>3s}"
+            f"{r['label'][:16]:16s} {r['roi']:16s} {r['test_r']:6.3f} {r['branch']:3d} {r['importance']:7.3f} "
+            f"{r['source'][:15]:>15s} {r['source_hz']:4.0f} | {r['pattern_r']:7.3f} {r['pattern_peak_hz']:5.1f} "
+            f"{r['pattern_df_hz']:4.1f} {_yes(r['pattern_pass']):>3s} {_yes(r['pattern_top3_pass']):>4s} "
+            f"{shows:>20s} | {r['weights_r']:5.2f} {r['weights_peak_hz']:5.1f} {r['weights_df_hz']:4.1f} "
+            f"{_yes(r['weights_pass']):>3s}"
         )
     n = len(rows)
     summary = {"n_rois": n, "n_cases": len({r["case"] for r in rows})}
@@ -114,6 +140,10 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> dict:
         summary[f"{kind}_median_df_hz"] = (
             float(np.median([r[f"{kind}_df_hz"] for r in rows])) if n else float("nan")
         )
+        summary[f"{kind}_r_ok"] = sum(r[f"{kind}_r"] >= args.min_pattern_r for r in rows)
+        summary[f"{kind}_hz_ok"] = sum(r[f"{kind}_df_hz"] <= args.max_hz for r in rows)
+        summary[f"{kind}_top3_pass"] = sum(r[f"{kind}_top3_pass"] for r in rows)
+        summary[f"{kind}_closest_is_driver"] = sum(r[f"{kind}_closest_source"] == r["source"] for r in rows)
     print(
         f"\nROIs with test r >= {args.min_r:g}: {n} in {summary['n_cases']} case(s). Pass (|r| >= "
         f"{args.min_pattern_r:g} and peak within {args.max_hz:g} Hz):\n"
@@ -123,9 +153,18 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> dict:
         f"  raw weights (unmixing weights, band-pass peak):     {summary['weights_pass']}/{n} "
         f"= {100 * summary['weights_share']:.0f} % (median |r| {summary['weights_median_r']:.3f}, "
         f"median df {summary['weights_median_df_hz']:.2f} Hz)\n"
+        f"  patterns: |r| ok in {summary['pattern_r_ok']}/{n}, peak ok in {summary['pattern_hz_ok']}/{n}; one of the "
+        f"top three branches passes in {summary['pattern_top3_pass']}/{n} (raw weights: {summary['weights_top3_pass']}/{n})\n"
+        f"  the top branch's pattern is closest (of all sources) to the ROI's driving source in "
+        f"{summary['pattern_closest_is_driver']}/{n} (raw weights: {summary['weights_closest_is_driver']}/{n}; "
+        "not the goal's criterion)\n"
         f"  goal: patterns pass in >= 75 % of the ROIs: {'met' if summary['pattern_share'] >= 0.75 else 'NOT met'}"
     )
     return summary
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def main(argv: list[str] | None = None) -> int:
