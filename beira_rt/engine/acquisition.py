@@ -87,7 +87,7 @@ class Acquisition:
         self._thread: threading.Thread | None = None
         self._refused: set[str] = set()
         self._max_chunk = max(64, int(spec.sfreq))  # at most 1 s per pull
-        self.state = "connected"  #: connected | waiting | reconnecting
+        self.state = "connected"  #: connected | stalled (no samples for 2 s) | waiting | reconnecting
         self.samples_received = 0  #: samples written to the ring buffer
         self.reconnects = 0  #: successful reconnections
         self.refused = 0  #: returning streams refused (different channels or rate)
@@ -142,11 +142,13 @@ class Acquisition:
                     if stalled:
                         logger.info("samples from %r are flowing again", self.spec.name)
                         stalled = False
+                        self.state = "connected"
                 elif not stalled and time.monotonic() - last_data > STALL_WARNING:
                     logger.warning(
                         "no samples from %r for %.0f s (still connected)", self.spec.name, STALL_WARNING
                     )
                     stalled = True
+                    self.state = "stalled"
         except BaseException as err:  # reported to the engine, which stops and re-raises it
             logger.exception("the acquisition thread failed")
             if self._on_error is not None:

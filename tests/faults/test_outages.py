@@ -30,6 +30,8 @@ def test_an_outage_is_bridged_and_predictions_resume_within_2_s(
     run.finish(settle=0.5)
     st = run.engine.stats
     assert st.gaps == 1 and not st.resets and st.missing_samples == pytest.approx(out_len * 1000, abs=15)
+    states = [s["state"] for s in _statuses(run)]
+    assert "stalled" in states and states[-1] == "stopped"  # the status said the source went quiet
     stamps, values, arrivals = (np.asarray(x) for x in (run.pred.stamps, run.pred.values, run.pred.arrivals))
     quality = values[:, -1]
     gone, back = amp.t0 + out_at, amp.t0 + out_at + out_len
