@@ -192,7 +192,7 @@ class LivePipeline:
             times, events = self.clock.decide_pending(math.inf)
             self._run(times, events)
         self._stats.breaks += 1
-        if self.window.count:
+        if self._k_r is not None:  # samples went through the filters since the last reset
             self._missing = True
         self._hist_k, self._hist_t = np.empty(0), np.empty(0)
         self.clock.reset()
@@ -240,7 +240,7 @@ class LivePipeline:
             ev.missing / self.sfreq_in * 1e3,
             "bridged" if self._bridge != "reset" else "reset",
         )
-        if self.window.count:
+        if self._k_r is not None:  # samples went through the filters since the last reset
             self._missing = True
         return ev.missing
 
@@ -258,7 +258,7 @@ class LivePipeline:
                     logger.warning("non-finite EEG samples at t=%.3f s: dropped and bridged", t[a])
                     self._stats.nan_resets += 1
                 self._stats.nan_samples += b - a
-                if self.window.count:
+                if self._k_r is not None:  # samples went through the filters since the last reset
                     self._missing = True
             else:
                 self._good(x[a:b], t[a:b], raw[a:b], k0 + a)
