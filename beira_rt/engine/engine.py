@@ -119,6 +119,7 @@ class Engine:
         self._stopped_at = math.nan
         self._last_total = 0
         self._last_stamp = -math.inf
+        self._time_base = 0
         self.state = "stopped"
 
     # ------------------------------------------------------------------ lifecycle
@@ -288,6 +289,8 @@ class Engine:
                 self.stats.idle_updates += 1
             return False
         self._last_total = pipe.total_out
+        if pipe.time_base != self._time_base:  # the source came back on another clock: new time base
+            self._time_base, self._last_stamp = pipe.time_base, -math.inf
         stamp = pipe.newest_stamp - self.lookahead
         if stamp <= self._last_stamp:  # never publish a time that is not after the last one
             with self.stats.lock:

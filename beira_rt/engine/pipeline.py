@@ -121,6 +121,7 @@ class LivePipeline:
         self.total_out = 0  #: real model-rate samples produced since the start (never reset)
         self.resets = 0  #: full resets since the start
         self.bridges = 0  #: missing spans bridged since the start
+        self.time_base = 0  #: changes of time base (a returning stream whose times went back)
         self._start_state()
 
     def _start_state(self) -> None:
@@ -302,6 +303,15 @@ class LivePipeline:
         self._missing = False
         last = self.newest_stamp
         span = t_return - last if math.isfinite(last) else math.inf
+        if span < 0:  # a returning stream on another clock (e.g. a source restarted on another host)
+            logger.warning(
+                "the returning stream's times are %.3f s before the last ones (another clock): everything "
+                "restarts on the new time base",
+                -span,
+            )
+            self.reset("clock", keep_clock=True)
+            self.time_base += 1
+            return
         if self._bridge == "reset" or span > self._max_bridge + 1.0 / self.sfreq:
             logger.warning(
                 "%s: the filters and the window restart (a whole window is needed again)",

@@ -216,3 +216,17 @@ def test_a_new_connection_right_after_an_anomaly_keeps_samples_and_clock_aligned
     z2 = _offline(data[700:], sfreq, norm)
     np.testing.assert_allclose(pipe.window.view().numpy(), z2[:, -W:], atol=2e-5)
     assert pipe.newest_stamp == pytest.approx(12.0 + (z2.shape[1] - 1) / CFG.sfreq, abs=1e-7)
+
+
+def test_a_returning_stream_on_an_earlier_clock_restarts_on_its_time_base():
+    sfreq = 500.0
+    data = _eeg(1200, sfreq)
+    pipe, norm, stats = _make(sfreq)
+    pipe.feed(Block(data[:600], 5000.0 + np.arange(600) / sfreq, 0))
+    assert pipe.ready and pipe.time_base == 0
+    new = 20.0 + np.arange(600) / sfreq  # a new connection whose clock is far behind
+    pipe.feed(Block(data[600:], new, 600, breaks=(0,)))
+    assert stats.resets == {"clock": 1} and pipe.time_base == 1
+    z2 = _offline(data[600:], sfreq, norm)
+    np.testing.assert_allclose(pipe.window.view().numpy(), z2[:, -W:], atol=2e-5)
+    assert pipe.newest_stamp == pytest.approx(20.0 + (z2.shape[1] - 1) / CFG.sfreq, abs=1e-7)

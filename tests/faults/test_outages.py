@@ -138,3 +138,22 @@ def test_a_returning_stream_without_a_model_channel_is_refused_by_name(
     second.stop.set()
     run.finish(settle=0.3)
     assert len(run.pred.stamps) == n_before and run.engine.status()["reconnects"] == 0
+
+
+def test_a_source_restarted_on_another_clock_starts_a_new_time_base(
+    cwl_bundle, fault_live, amplifier, worker_threads
+):
+    first = amplifier(seconds=4.0, seed=13)
+    run = EngineRun(cwl_bundle, fault_live, first.source_id, worker_threads)
+    wait_for(first.finished.is_set, timeout=30, what="the first source finishing")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
+    n_first = len(run.pred.stamps)
+    # the app comes back on another host whose clock is 100 s behind this one
+    second = amplifier(seconds=4.0, clock_offset=-100.0, name=first.name, source_id=first.source_id, seed=14)
+    wait_for(second.finished.is_set, timeout=30, what="the second source finishing")
+    run.finish(settle=0.5)
+    assert run.engine.stats.resets == {"clock": 1}
+    stamps, arrivals = np.asarray(run.pred.stamps), np.asarray(run.pred.arrivals)
+    assert len(stamps) - n_first > 40  # predictions resumed, on the new time base
+    lag = arrivals[n_first:] - stamps[n_first:]
+    assert np.all((lag > 100.0) & (lag < 101.0)) and np.all(np.diff(stamps[n_first:]) > 0)
