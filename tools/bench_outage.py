@@ -169,11 +169,12 @@ def main() -> None:
                     quals.append(pb[2])
                 resumes.append(first_pred if first_pred is not None else np.nan)
             gb, gc, tt = np.array(got_b), np.array(got_c), np.array(tru)
+            resumed = np.nanmedian(resumes) if np.isfinite(resumes).any() else np.nan  # reset: never
             rb = corr_pooled(gb, tt) if len(gb) > 10 else np.nan
             rc = corr_pooled(gc, tt) if len(gc) > 10 else np.nan
             rbc = corr_pooled(gb, gc) if len(gb) > 10 else np.nan
             print(
-                f"{dur:>6g}s {mode:>7} {np.nanmedian(resumes):>9.2f} {len(gb) / n_slots:>8.0%} {rb:>10.3f} "
+                f"{dur:>6g}s {mode:>7} {resumed:>9.2f} {len(gb) / n_slots:>8.0%} {rb:>10.3f} "
                 f"{rc:>8.3f} {rb - rc:>+7.3f} {rbc:>7.3f} {np.mean(quals) if quals else np.nan:>8.2f}",
                 flush=True,
             )
