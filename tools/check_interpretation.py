@@ -58,6 +58,13 @@ def check_case(bundle_path: str, data_dir: str, subject: str, args: argparse.Nam
     doc = interpret_bundle(bundle, rec, device="cpu")
     if args.out:
         write_interpretation(doc, Path(args.out) / Path(bundle_path).parent.name, sheets=False)
+    if args.rank_by == "drop_r":  # the other importance measure: the drop in r when silenced alone
+        for entry in doc["rois"].values():
+            drops = [
+                -np.inf if b["drop_r"] is None or np.isnan(b["drop_r"]) else b["drop_r"]
+                for b in entry["branches"]
+            ]
+            entry["ranking"] = [int(k) for k in np.argsort(-np.asarray(drops), kind="stable")]
     truth = load_truth(data_dir, subject)
     test_r = (bundle.metrics.get("test") or {}).get("r_per_roi") or {}
     rows = []
@@ -176,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-pattern-r", type=float, default=0.9, help="|r| needed to match a source")
     parser.add_argument(
         "--max-hz", type=float, default=1.0, help="peak must lie within this of the source's Hz"
+    )
+    parser.add_argument(
+        "--rank-by",
+        choices=("importance", "drop_r"),
+        default="importance",
+        help="which branch is the top one: the interpretation's ranking (r with only the branch varying, "
+        "default) or the drop in r when the branch alone is silenced",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", metavar="DIR", help="also write each interpretation (JSON, overview) here")
