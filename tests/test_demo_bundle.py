@@ -2,8 +2,8 @@
 reproduces the test metrics stored in it by ``beira-train``.
 
 The recording is the synthetic CWL subject ``trio1`` (300 s, seed 0) the README's
-"The demo bundle" command trains on; the generator is deterministic, so the data hash
-must match the one recorded at training time.
+"The demo bundle" command trains on; the generator is deterministic, so the re-evaluated
+metrics must match those recorded at training time.
 """
 
 from __future__ import annotations
@@ -49,11 +49,21 @@ def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
         atlas_labels=tmp_path / "atlas" / ATLAS_LABELS_FILE,
         sfreq_out=demo.sfreq,
     )
-    assert rec.data_hash == demo.metrics["data_hash"], "the generator no longer writes the demo recording"
+    # The data hash is over the files' bytes, which also depend on the writers' library versions
+    # (NIfTI and MAT headers): a differing hash alone does not mean different data. The metrics
+    # below decide; the hash says, on failure, whether the files are the ones trained on.
+    files = (
+        "the same files as at training"
+        if rec.data_hash == demo.metrics["data_hash"]
+        else "files that differ in bytes from those at training (data hash differs)"
+    )
     got = evaluate_bundle(demo, rec, device="cpu")
     stored = demo.metrics["test"]
     for roi in demo.rois:
-        assert got["test"]["r_per_roi"][roi] == pytest.approx(stored["r_per_roi"][roi], abs=1e-4), roi
-    assert got["test"]["r_mean"] == pytest.approx(stored["r_mean"], abs=1e-4)
+        assert got["test"]["r_per_roi"][roi] == pytest.approx(stored["r_per_roi"][roi], abs=1e-4), (
+            roi,
+            files,
+        )
+    assert got["test"]["r_mean"] == pytest.approx(stored["r_mean"], abs=1e-4), files
     for la, r in stored["r_by_lookahead"].items():
-        assert got["test"]["r_by_lookahead"][la] == pytest.approx(r, abs=1e-4), la
+        assert got["test"]["r_by_lookahead"][la] == pytest.approx(r, abs=1e-4), (la, files)

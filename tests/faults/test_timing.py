@@ -36,14 +36,21 @@ def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=
     # never stop: no silence longer than a few hops while the source runs
     assert np.diff(arrivals).max() < max_silence and np.all(np.diff(stamps) > 0)
     n, err_ms = model_index(stamps, amp, 0, la, sfreq)
-    # the first stamps lean on few chunk stamps (each +-5 ms); after 2 s the clock fit has many
-    settling = stamps + la - amp.t0 < 2.0
-    assert np.abs(err_ms).max() < 10.0 and np.abs(err_ms[~settling]).max() < 4.5
+    # the first stamps lean on few chunk stamps (each +-5 ms); the clock fit then has many
+    assert np.abs(err_ms).max() < 10.0
     late = stamps + la - amp.t0 > settled_after
     assert late.sum() > 10 and np.abs(err_ms[late]).max() < stamp_ms
-    # values: the offline prediction of the same samples (n from the stamp, once it is unambiguous)
+    # values: the offline prediction of the same samples. A stamp off by more than a third of a
+    # model sample (3.3 ms) may point at either neighbour: the value must then equal one of them.
     ref = reference(bundle, amp, 0, amp.next_index, la)
-    np.testing.assert_allclose(values[~settling, :-1], ref[n[~settling] - (W - 1)], rtol=0, atol=1e-4)
+    vals = values[:, :-1]
+    near = ref[n - (W - 1)]
+    other = ref[np.clip(n - (W - 1) + np.where(err_ms > 0, -1, 1), 0, ref.shape[0] - 1)]
+    ok = np.abs(vals - near).max(axis=1) <= 1e-4
+    ambiguous = np.abs(err_ms) > 3.3
+    ok |= ambiguous & (np.abs(vals - other).max(axis=1) <= 1e-4)
+    assert ok.all(), f"{(~ok).sum()} predictions differ from the offline ones"
+    assert ambiguous.mean() < 0.2
     np.testing.assert_array_equal(values[:, -1], 1.0)  # every window is real data
     return np.abs(err_ms[late]).max()
 
