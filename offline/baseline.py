@@ -182,11 +182,13 @@ def fit_baseline(
     best_models: list[Ridge | None] = [None] * data.n_rois
     for alpha in alphas:
         model = Ridge(alpha=alpha).fit(x_train, y_train)
-        r = pearson_r(model.predict(x_val).T, y_val)
+        # (n, n_rois) whatever scikit-learn does with a single target column (1.9 returns (n,))
+        r = pearson_r(model.predict(x_val).reshape(len(x_val), -1).T, y_val)
+        coef, intercept = np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
         for k in range(data.n_rois):
             if best_models[k] is None or (np.isfinite(r[k]) and r[k] > best_r[k]):
                 single = Ridge(alpha=alpha)
-                single.coef_, single.intercept_ = model.coef_[k], model.intercept_[k]
+                single.coef_, single.intercept_ = coef[k], intercept[k]
                 single.n_features_in_ = model.n_features_in_
                 best_r[k], best_alpha[k], best_models[k] = r[k], alpha, single
     baseline = LinearBaseline(

@@ -79,3 +79,14 @@ def test_baseline_finds_an_hrf_coupled_band_power_and_not_noise(cfg):
     assert abs(r[1]) < 0.4  # nothing in the EEG predicts the unrelated series
     assert baseline.val_r_per_roi[0] > 0.8
     assert set(baseline.alphas) <= set(cfg.training.baseline_alphas)
+
+
+def test_baseline_for_a_single_roi(cfg):
+    """One target column (scikit-learn returns 1-D predictions for it) works like several."""
+    eeg, bold = _recording(300.0, coupled=True, seed=1)  # as above, the coupled series alone
+    data = prepare_data(eeg, SFREQ_IN, bold[:1], cfg, [f"c{i}" for i in range(6)], ["coupled"])
+    baseline, pred = fit_baseline(data, cfg.model.bold_delay, cfg.training.baseline_alphas)
+    test = data.split.test
+    assert pred.shape == data.target.shape == (1, data.target.shape[1])
+    assert pearson_r(pred[:, test.slice], data.target[:, test.slice])[0] > 0.8
+    assert len(baseline.models) == 1
