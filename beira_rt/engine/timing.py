@@ -301,9 +301,15 @@ class StreamClock:
         return ClockEvent("gap", at, missing, r0)
 
     def _latency_floor(self, now: float) -> float:
-        while self._lat and now - self._lat[0][0] > LATENCY_MEMORY:
+        """Lowest latency of the last :data:`LATENCY_MEMORY` seconds of data received before ``now``.
+
+        Measured back from the newest data, not from ``now``: after an outage longer than the
+        memory, the floor is still that of the data before it (an empty history would make every
+        gap look like a clock step).
+        """
+        while self._lat and self._lat[-1][0] - self._lat[0][0] > LATENCY_MEMORY:
             self._lat.popleft()
-        return min((lat for _, lat in self._lat), default=math.inf)
+        return min((lat for _, lat in self._lat), default=-math.inf)
 
     def _observe(self, k: np.ndarray, st: np.ndarray) -> None:
         """Fit the stamps that are observations: the last sample of each chunk the source pushed.

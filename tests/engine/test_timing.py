@@ -143,3 +143,18 @@ def test_an_anomaly_waits_for_a_later_pull_then_is_decided_alone():
 def test_bad_tolerance_is_refused():
     with pytest.raises(ValueError, match="tolerance"):
         StreamClock(1000.0, tolerance=0.0)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 12.0])
+def test_a_long_outage_is_a_gap_not_a_clock_step(seconds):
+    """The latency floor that tells a clock step from a gap outlives an outage of any length."""
+    rng = np.random.default_rng(7)
+    sfreq = 1000.0
+    n = int((20 + seconds) * sfreq)
+    true = 3.0 + np.arange(n) / sfreq
+    keep = np.ones(n, bool)
+    keep[5000 : 5000 + int(seconds * sfreq)] = False
+    clock = StreamClock(sfreq)
+    _, events, _ = run(clock, amplifier(true, rng, sfreq, keep=keep))
+    assert [e[0] for e in events] == ["gap"] and clock.steps == 0
+    assert events[0][1] == pytest.approx(seconds * sfreq, abs=10)

@@ -20,15 +20,17 @@ def _statuses(run) -> list[dict]:
     return [json.loads(v[0]) for v in run.status.values]
 
 
+@pytest.mark.parametrize("out_len", [5.0, 12.0])
 def test_an_outage_is_bridged_and_predictions_resume_within_2_s(
-    cwl_bundle, fault_live, amplifier, worker_threads
+    cwl_bundle, fault_live, amplifier, worker_threads, out_len
 ):
-    out_at, out_len = 5.0, 5.0
-    amp = amplifier(seconds=14.0, outages=[(out_at, out_len)], seed=6)
+    out_at = 5.0
+    amp = amplifier(seconds=out_at + out_len + 4.0, outages=[(out_at, out_len)], seed=6)
     run = EngineRun(cwl_bundle, fault_live, amp.source_id, worker_threads)
     wait_for(amp.finished.is_set, timeout=60, what="the amplifier finishing")
     run.finish(settle=0.5)
     st = run.engine.stats
+    assert st.clock_steps == 0  # a source that went quiet, not a clock that jumped
     assert st.gaps == 1 and not st.resets and st.missing_samples == pytest.approx(out_len * 1000, abs=15)
     states = [s["state"] for s in _statuses(run)]
     assert "stalled" in states and states[-1] == "stopped"  # the status said the source went quiet
