@@ -117,7 +117,6 @@ class LivePipeline:
         self._hist_k = np.empty(0)  # count indices and received stamps of recent samples (no dejitter)
         self._hist_t = np.empty(0)
         self._invalid: deque[tuple[int, int]] = deque(maxlen=256)  # bridged spans, window sample indices
-        self._last_arrival = math.nan
         self.total_out = 0  #: real model-rate samples produced since the start (never reset)
         self.resets = 0  #: full resets since the start
         self.bridges = 0  #: missing spans bridged since the start
@@ -178,8 +177,6 @@ class LivePipeline:
             if a in block.breaks:
                 self._new_connection()
             self._push(block.data[a:b], block.stamps[a:b], None if arrivals is None else arrivals[a:b])
-        if arrivals is not None:
-            self._last_arrival = float(arrivals[-1])
 
     def poll(self, now: float) -> None:
         """Decide samples the clock held back for too long (the source went quiet after them)."""

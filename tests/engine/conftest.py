@@ -97,7 +97,3 @@ def eeg(n: int, sfreq: float, n_ch: int, seed: int = 0) -> np.ndarray:
     t = np.arange(n) / sfreq
     alpha = np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, n_ch)[:, None]).T
     return 20 * rng.standard_normal((n, n_ch)) + 30 * alpha + 40 * np.sin(2 * np.pi * 50 * t)[:, None]
-
-
-# the fault suite's 30-channel bundle and engine settings, for the peer tests here
-from tests.faults.conftest import cwl_bundle, cwl_bundle_path, fault_live  # noqa: E402, F401

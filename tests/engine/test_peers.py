@@ -9,8 +9,11 @@ import mne
 import numpy as np
 import pytest
 
+from beira_rt.bundle import load_bundle, save_bundle
+from beira_rt.config import LiveConfig
 from tests.conftest import unique_name
 from tests.engine._harness import EngineRun, wait_for
+from tests.engine.conftest import make_bundle
 from tests.faults.conftest import AUX, CWL_EEG, recording
 
 pytestmark = pytest.mark.slow
@@ -23,11 +26,15 @@ def _raw(seconds: float) -> mne.io.RawArray:
     return mne.io.RawArray(data, info, verbose=False)
 
 
-def test_mne_lsl_player_as_the_source_and_stream_as_a_reader(
-    cwl_bundle, fault_live, worker_threads, tmp_path
-):
+def test_mne_lsl_player_as_the_source_and_stream_as_a_reader(worker_threads, tmp_path):
     from mne_lsl.player import PlayerLSL
     from mne_lsl.stream import StreamLSL
+
+    save_bundle(make_bundle(ch_names=CWL_EEG, lookahead=0.1), tmp_path / "cwl.beira")
+    cwl_bundle = load_bundle(tmp_path / "cwl.beira")
+    fault_live = LiveConfig(
+        device="cpu", hop=0.05, outlet_name=unique_name("BEIRA-peer")[0], status_interval=0.25
+    )
 
     path = tmp_path / "peer_raw.fif"
     _raw(30.0).save(path, verbose=False)

@@ -17,15 +17,11 @@ import torch
 
 from beira_rt.config import LiveConfig
 from beira_rt.replay.amplifier import AmplifierSimulator
+from offline.synthetic.eeg import CWL_AUX_CHANNELS, CWL_EEG_CHANNELS
 from tests.conftest import unique_name
 from tests.engine.conftest import eeg, make_bundle
 
-CWL_EEG = (
-    "Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2",
-    "F7", "F8", "T7", "T8", "P7", "P8", "Fz", "Cz", "Pz", "Oz",
-    "FC1", "FC2", "CP1", "CP2", "FC5", "FC6", "CP5", "CP6", "TP9", "TP10",
-)  # fmt: skip
-AUX = ("EOG", "ECG", "CW1", "CW2", "CW3", "CW4", "CW5", "CW6")
+CWL_EEG, AUX = CWL_EEG_CHANNELS, CWL_AUX_CHANNELS
 #: The source's channel order: every channel, shuffled (seeded).
 SHUFFLED = [*np.random.default_rng(11).permutation([*CWL_EEG, *AUX]).tolist()]
 #: Stream column of each model channel.
