@@ -297,6 +297,7 @@ class StreamClock:
             return ClockEvent("step", at, 0, r0)
         missing = max(1, round(r0 * self.sfreq))
         self._k += missing
+        self._last_obs = -1  # the missing samples are not observed
         self.gaps += 1
         return ClockEvent("gap", at, missing, r0)
 
@@ -370,7 +371,9 @@ class StreamClock:
             if self._have_arrivals:
                 self._lat.append((float(ar[-1]), float(ar[-1] - (st[-1] - self.offset))))
         elif n:
-            self._tentative = None  # interrupted: whatever it was, it stays in the fit
+            # interrupted: whatever the tentative sample was, it stays in the fit; and the next
+            # observation stands for its own chunk only, not for the samples left out here
+            self._tentative, self._last_obs = None, -1
         t = np.asarray(self.time_at(k), dtype=np.float64)
         if n and math.isfinite(self._last_out):  # the line moved back a little: never return earlier times
             t = np.maximum(t, self._last_out + MIN_STEP * self.period * np.arange(1, n + 1))

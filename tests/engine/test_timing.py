@@ -106,7 +106,9 @@ def test_source_clock_steps_change_no_sample_count_and_times_stay_continuous(jum
     t, events, idx = run(clock, chunks)
     assert [e[0] for e in events] == ["step"] and events[0][2] == pytest.approx(jump, abs=0.006)
     assert t.size == n and np.all(np.diff(t) > 0)
-    assert np.abs(t - true[idx])[30_000:].max() < 2e-3  # published times follow the true ones
+    # published times follow the true ones: the new offset is measured on the 2 s after the step,
+    # then the line fit goes on without that pause weighing on it
+    assert np.abs(t - true[idx])[22_500:].max() < 1e-3
 
 
 def test_a_forward_clock_jump_is_a_gap_without_arrival_times():

@@ -35,23 +35,25 @@ def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=
     assert arrivals[0] - amp.t0 < W / sfreq + 1.0
     # never stop: no silence longer than a few hops while the source runs
     assert np.diff(arrivals).max() < max_silence and np.all(np.diff(stamps) > 0)
-    n, err_ms = model_index(stamps, amp, 0, la, sfreq)
-    # the first stamps lean on few chunk stamps (each +-5 ms); the clock fit then has many
-    assert np.abs(err_ms).max() < 10.0
-    late = stamps + la - amp.t0 > settled_after
-    assert late.sum() > 10 and np.abs(err_ms[late]).max() < stamp_ms
-    # values: the offline prediction of the same samples. A stamp is within 10 ms (one model
-    # sample) of its sample's time, so the value must equal the offline one at the sample the
-    # stamp rounds to or a neighbour, and the samples so found must strictly increase.
+    n, grid_ms = model_index(stamps, amp, 0, la, sfreq)
+    # values: the offline prediction of the same samples. A stamp is within one model sample of its
+    # sample's time, so the value equals the offline one at the sample the stamp rounds to or a
+    # neighbour; the samples so found must strictly increase.
     ref = reference(bundle, amp, 0, amp.next_index, la)
     vals = values[:, :-1]
     idx = n - (W - 1)
-    cand = np.stack([np.clip(idx + d, 0, ref.shape[0] - 1) for d in (0, -1, 1)])  # (3, n_pred)
+    shifts = np.array([0, -1, 1])
+    cand = np.stack([np.clip(idx + d, 0, ref.shape[0] - 1) for d in shifts])  # (3, n_pred)
     diff = np.abs(vals[None] - ref[cand]).max(axis=2)
     best = diff.argmin(axis=0)
     assert (diff.min(axis=0) <= 1e-4).all(), f"{(diff.min(axis=0) > 1e-4).sum()} predictions differ"
     assert np.all(np.diff(cand[best, np.arange(idx.size)]) > 0)
-    assert (best == 0).mean() > 0.8  # mostly the sample the stamp points at
+    # the stamp's error: its distance from the true time of the sample whose value it carries
+    err_ms = grid_ms - shifts[best] * 1e3 / sfreq
+    # the first stamps lean on few chunk stamps (each +-5 ms); the clock fit then has many
+    assert np.abs(err_ms).max() < 1e3 / sfreq
+    late = stamps + la - amp.t0 > settled_after
+    assert late.sum() > 10 and np.abs(err_ms[late]).max() < stamp_ms
     np.testing.assert_array_equal(values[:, -1], 1.0)  # every window is real data
     return np.abs(err_ms[late]).max()
 
@@ -101,5 +103,5 @@ def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(
     st = run.engine.stats
     assert st.clock_steps == 1 and st.gaps == 0 and not st.resets and st.bridged_samples == 0
     # published stamps stay on the true sample times through the step (continuous, monotonic); the
-    # new offset is measured on 2 s of +-5 ms stamps, so they stay within that jitter, not 1 ms
-    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=5.0)
+    # new offset is the mean of 2 s of +-5 ms stamps (about 0.2 ms off), then the fit goes on
+    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=2.0)
