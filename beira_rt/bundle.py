@@ -181,17 +181,6 @@ class ModelBundle:
 
         return Normalizer(self.norm_mean, self.norm_std)
 
-    def lookahead_samples(self, lookahead: float | None = None) -> int:
-        """Look-ahead in model-rate samples, ``round(lookahead * sfreq)`` (default: the bundle's)."""
-        la = self.lookahead if lookahead is None else float(lookahead)
-        n = round(la * self.sfreq)
-        if la < 0 or n >= self.config.model.n_times:
-            raise ValueError(
-                f"look-ahead {la} s is outside the model window: it must be >= 0 and below "
-                f"{self.config.model.n_times / self.sfreq} s."
-            )
-        return n
-
     def denormalize(self, pred: np.ndarray) -> np.ndarray:
         """Model output -> sBOLD in the unit of the training targets.
 

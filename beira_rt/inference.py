@@ -23,7 +23,7 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.models import BEIRA
-from beira_rt.models.windows import window_columns
+from beira_rt.models.shared_windows import window_columns
 
 __all__ = ["WindowPredictor", "lookahead_column", "predict_at", "predict_recording", "resolve_device"]
 
@@ -120,7 +120,7 @@ def predict_at(
     exact_windows : bool
         ``True``: run every window through the whole model (the definition). ``False``
         (default): share the first encoder levels between overlapping windows
-        (:mod:`beira_rt.models.windows`), which gives the same numbers many times faster.
+        (:mod:`beira_rt.models.shared_windows`), which gives the same numbers many times faster.
 
     Returns
     -------
@@ -272,9 +272,15 @@ class WindowPredictor:
                 f"a window must have shape ({self.n_chans}, {self.n_times}) or (1, {self.n_chans}, "
                 f"{self.n_times}); got {tuple(window.shape)}."
             )
+        return self.read_out(self.model(window)[0], column)
+
+    def read_out(self, output: torch.Tensor, column: int | None = None) -> np.ndarray:
+        """The one read-out rule: column ``column`` of a model output (n_rois, n_times), de-normalised.
+
+        The live engine calls it on outputs it computed itself (e.g. through its stem cache).
+        """
         col = self.column if column is None else column
-        out = self.model(window)[0, :, col]
-        return out.double().cpu().numpy() * self._std + self._mean
+        return output[:, col].to("cpu", torch.float64).numpy() * self._std + self._mean
 
     def predict_numpy(self, window: np.ndarray, column: int | None = None) -> np.ndarray:
         """As :meth:`predict` for a NumPy window of shape (n_chans, n_times), copied into :attr:`input`."""

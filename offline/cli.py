@@ -13,6 +13,10 @@ Re-evaluate a bundle on a recording::
 Interpret a bundle (spatial and spectral patterns and importance of every branch)::
 
     beira-train interpret BUNDLE --data DIR --subject S --out DIR [--html] [--no-figures]
+
+Write the delay-aligned ROI truth of a CWL subject for ``beira-replay --truth``::
+
+    beira-train truth SUBJECT_DIR --out truth.tsv [--config YAML] [--atlas ... --atlas-labels ...]
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from beira_rt._logging import logger
 from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
 from beira_rt.config import ConfigError
 
-__all__ = ["build_evaluate_parser", "build_interpret_parser", "build_parser", "main"]
+__all__ = ["build_evaluate_parser", "build_interpret_parser", "build_parser", "build_truth_parser", "main"]
 
 EPILOG = (
     "Re-evaluate a saved bundle with: beira-train evaluate BUNDLE --data DIR --subject S [--out DIR] "
     "(see beira-train evaluate --help). Interpret one with: beira-train interpret BUNDLE --data DIR "
-    "--subject S --out DIR (see beira-train interpret --help)."
+    "--subject S --out DIR (see beira-train interpret --help). Write a CWL subject's ROI truth for the "
+    "replay with: beira-train truth SUBJECT_DIR --out truth.tsv."
 )
 
 
@@ -109,6 +114,26 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
+    return parser
+
+
+def build_truth_parser() -> argparse.ArgumentParser:
+    """The ``truth`` subcommand's parser."""
+    parser = argparse.ArgumentParser(
+        prog="beira-train truth",
+        description=(
+            "Write the ROI truth of a CWL subject folder as the replay publishes it: the trainer's target "
+            "(model-rate BOLD shifted by model.bold_delay) with a 'time' column of EEG seconds. Replay it "
+            "with: beira-replay SUBJECT.set --truth truth.tsv"
+        ),
+    )
+    parser.add_argument("subject_dir", metavar="SUBJECT_DIR", help="the subject folder, e.g. data/trio1")
+    parser.add_argument("--out", metavar="TSV", required=True, help="the file to write")
+    parser.add_argument(
+        "--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn)"
+    )
+    parser.add_argument("--atlas-labels", metavar="TSV", help="labels table of --atlas (index and name)")
+    add_common_args(parser)
     return parser
 
 
@@ -236,6 +261,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _truth(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from offline.truth import cwl_truth, write_truth_tsv
+
+    cfg = config_from_args(args)
+    times, values, rois = cwl_truth(args.subject_dir, cfg, args.atlas, args.atlas_labels)
+    path = write_truth_tsv(args.out, times, values, rois)
+    known = np.isfinite(values).all(axis=1)
+    print(
+        f"wrote {path}: {len(rois)} ROIs x {times.size} rows at {cfg.preprocessing.sfreq:g} Hz "
+        f"({times[-1]:.2f} s of EEG; BOLD known for {known.sum() / cfg.preprocessing.sfreq:.2f} s, "
+        f"delay {cfg.model.bold_delay:g} s)"
+    )
+    return 0
+
+
 def _interpret(args: argparse.Namespace) -> int:
     import torch
 
@@ -298,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(_guarded(_evaluate), build_evaluate_parser(), argv[1:])
     if argv and argv[0] == "interpret":
         return run_main(_guarded(_interpret), build_interpret_parser(), argv[1:])
+    if argv and argv[0] == "truth":
+        return run_main(_guarded(_truth), build_truth_parser(), argv[1:])
     if argv and argv[0] == "train":
         argv = argv[1:]
     return run_main(_guarded(_train), build_parser(), argv)

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from beira_rt.targets import delay_samples  # the contract shared with the replay
+
 __all__ = ["Block", "Split", "align_targets", "chronological_split", "delay_samples", "valid_span"]
 
 
@@ -97,11 +99,6 @@ class Split:
             }
             for b in self.blocks()
         } | {"sfreq": self.sfreq}
-
-
-def delay_samples(bold_delay: float, sfreq: float) -> int:
-    """The BOLD delay in model-rate samples, ``round(bold_delay * sfreq)``."""
-    return round(bold_delay * sfreq)
 
 
 def align_targets(bold: np.ndarray, n_eeg: int, delay: int) -> np.ndarray:

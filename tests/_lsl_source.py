@@ -60,16 +60,32 @@ def channel_labels(n_channels: int) -> list[str]:
     return ["IDX"] + [f"C{c}" for c in range(1, n_channels)]
 
 
+def labelled_info(name, stype, labels, rate, fmt, source_id, units=None, types=None):
+    """A stream info whose description names every channel, written with raw pylsl.
+
+    On purpose not :func:`beira_rt.lsl.write_channels`: the tests' sources are written the way
+    other LSL apps write them (label, unit, type; a unit left out where ``units[i]`` is None).
+    """
+    import pylsl
+
+    units = units if units is not None else ["microvolts"] * len(labels)
+    types = types if types is not None else ["EEG"] * len(labels)
+    info = pylsl.StreamInfo(name, stype, len(labels), rate, fmt, source_id)
+    chans = info.desc().append_child("channels")
+    for label, unit, kind in zip(labels, units, types, strict=True):
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        if unit is not None:
+            ch.append_child_value("unit", unit)
+        ch.append_child_value("type", kind)
+    return info
+
+
 def make_outlet(spec: SourceSpec):
     import pylsl
 
-    info = pylsl.StreamInfo(spec.name, spec.stype, spec.n_channels, spec.sfreq, "double64", spec.source_id)
-    chans = info.desc().append_child("channels")
-    for label in channel_labels(spec.n_channels):
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
+    labels = channel_labels(spec.n_channels)
+    info = labelled_info(spec.name, spec.stype, labels, spec.sfreq, "double64", spec.source_id)
     return pylsl.StreamOutlet(info, chunk_size=spec.chunk_size, max_buffered=60)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from beira_rt.lsl_utils import use_loopback_config
+from beira_rt.lsl import use_loopback_config
 
 SESSION_ID = f"beira-test-{uuid.uuid4().hex[:12]}"
 use_loopback_config(SESSION_ID)

@@ -86,7 +86,9 @@ def test_overrides_and_round_trip():
 def test_a_retired_key_in_a_config_file_names_its_replacement():
     from beira_rt.config import ConfigError, from_dict
 
-    with pytest.raises(ConfigError, match=r"live.gap_factor is no longer a setting; use live.gap_tolerance_ms"):
+    with pytest.raises(
+        ConfigError, match=r"live.gap_factor is no longer a setting; use live.gap_tolerance_ms"
+    ):
         from_dict({"live": {"gap_factor": 2.0}})
     # a bundle written before the change stored it: that config still loads, without it
     cfg = from_dict({"live": {"gap_factor": 2.0, "hop": 0.2}}, stored=True)

@@ -30,7 +30,7 @@ for p in (REPO, REPO / "tools"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+from beira_rt.lsl import use_loopback_config  # noqa: E402
 
 
 def args_parity(a: argparse.Namespace) -> bool:
@@ -56,7 +56,7 @@ def main() -> int:
 
     from beira_rt.bundle import load_bundle
     from beira_rt.config import LiveConfig
-    from beira_rt.engine import Engine, SourceQuery
+    from beira_rt.engine import Engine, StreamQuery
     from beira_rt.inference import predict_at
     from beira_rt.preprocessing import preprocess_recording
     from beira_rt.replay.amplifier import AmplifierSimulator
@@ -81,7 +81,7 @@ def main() -> int:
     )  # fmt: skip
     threading.Thread(target=amp.run, daemon=True).start()
     live = LiveConfig(device="cpu", outlet_name="BEIRA-amp-check")
-    engine = Engine(bundle, live, SourceQuery(source_id="amp-check"))
+    engine = Engine(bundle, live, StreamQuery(source_id="amp-check"))
     engine.start()
     found = pylsl.resolve_bypred("name='BEIRA-amp-check'", 1, 10.0)
     inlet = pylsl.StreamInlet(found[0], max_buflen=60)

@@ -57,13 +57,10 @@ def serve_source(name: str, labels: list[str], sfreq: float, seconds: float, chu
     """Publish synthetic EEG in real time: array chunks of shape (chunk, n_channels), µV, float32."""
     import pylsl
 
+    from beira_rt.lsl import write_channels
+
     info = pylsl.StreamInfo(name, "EEG", len(labels), sfreq, "float32", f"{name}-sid")
-    chans = info.desc().append_child("channels")
-    for label in labels:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
+    write_channels(info, labels, ["EEG"] * len(labels), ["microvolts"] * len(labels))
     outlet = pylsl.StreamOutlet(info, chunk_size=chunk, max_buffered=60)
     rng = np.random.default_rng(seed)
     n_ch = len(labels)
@@ -414,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     import psutil
 
     from beira_rt.bundle import load_bundle
-    from beira_rt.lsl_utils import use_loopback_config
+    from beira_rt.lsl import use_loopback_config
 
     use_loopback_config()  # children inherit LSLAPICFG: a private session
     with tempfile.TemporaryDirectory(prefix="bench-dash-") as tmp:

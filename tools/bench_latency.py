@@ -43,7 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+from beira_rt.lsl import use_loopback_config  # noqa: E402
 
 #: The 30 EEG channels of the CWL recordings (10-20 system).
 CWL_CHANNELS = tuple(
@@ -56,14 +56,11 @@ def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: i
     """Publish synthetic EEG at real-time pace until ``seconds`` of data were pushed."""
     import pylsl
 
+    from beira_rt.lsl import write_channels
+
     labels = list(CWL_CHANNELS[:n_channels]) + [f"X{i}" for i in range(n_channels - len(CWL_CHANNELS))]
     info = pylsl.StreamInfo(name, "EEG", n_channels, sfreq, "float32", source_id)
-    chans = info.desc().append_child("channels")
-    for lab in labels:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", lab)
-        ch.append_child_value("unit", "microvolts")
-        ch.append_child_value("type", "EEG")
+    write_channels(info, labels, ["EEG"] * n_channels, ["microvolts"] * n_channels)
     outlet = pylsl.StreamOutlet(info, max_buffered=60)
     rng = np.random.default_rng(0)
     block = (20.0 * rng.standard_normal((int(sfreq) * 4, n_channels))).astype(np.float32)  # 4 s, looped

@@ -1,7 +1,7 @@
 """How good are predictions made from bridged windows? The measurement behind ``live.bridge``.
 
 For a bundle and a CWL subject (synthetic here), the engine's own signal path
-(:class:`beira_rt.engine.pipeline.LivePipeline`, the bundle's model at its
+(:class:`beira_rt.engine.live_pipeline.LivePipeline`, the bundle's model at its
 look-ahead) runs over the recording with an outage of D seconds (samples lost,
 stamps jump) before each of several return times. From the return until the
 bridged span has left the window (``W / sfreq`` s later) it predicts every
@@ -30,10 +30,11 @@ import torch
 
 from beira_rt._logging import logger
 from beira_rt.bundle import load_bundle
-from beira_rt.engine.pipeline import LivePipeline
-from beira_rt.engine.ringbuffer import Block
+from beira_rt.engine.device_window import DeviceWindow
+from beira_rt.engine.live_pipeline import LivePipeline
 from beira_rt.engine.stats import EngineStats
-from beira_rt.engine.window import DeviceWindow
+from beira_rt.inference import WindowPredictor
+from beira_rt.lsl import Block
 
 CHUNK = 10  # input samples per block, as an amplifier sends them
 
@@ -41,11 +42,11 @@ CHUNK = 10  # input samples per block, as an amplifier sends them
 class Run:
     """The engine's signal path over a recording, with an optional outage; predictions on demand."""
 
-    def __init__(self, bundle, model, eeg: np.ndarray, sfreq_in: float, bridge: str, resume: float) -> None:
-        self.bundle, self.model, self.eeg, self.sfreq_in = bundle, model, eeg, sfreq_in
+    def __init__(
+        self, bundle, predictor, eeg: np.ndarray, sfreq_in: float, bridge: str, resume: float
+    ) -> None:
+        self.bundle, self.predictor, self.eeg, self.sfreq_in = bundle, predictor, eeg, sfreq_in
         W = bundle.config.model.n_times
-        self.W = W
-        self.la = round(bundle.lookahead * bundle.config.preprocessing.sfreq)
         self.pipe = LivePipeline(
             bundle.make_preprocessor(sfreq_in),
             bundle.normalizer,
@@ -76,8 +77,7 @@ class Run:
         if not self.pipe.ready:
             return None
         with torch.inference_mode():
-            out = self.model(self.pipe.window.view().unsqueeze(0))[0][:, self.W - 1 - self.la]
-        values = self.bundle.denormalize(out.double().numpy())
+            values = self.predictor.predict(self.pipe.window.view())
         return self.pipe.newest_stamp - self.bundle.lookahead, values, self.pipe.quality
 
 
@@ -106,7 +106,7 @@ def main() -> None:
     from offline.loader import load_cwl_subject
 
     bundle = load_bundle(a.model)
-    model = bundle.build_model()
+    predictor = WindowPredictor(bundle, "cpu")
     cfg = bundle.config
     rec = load_cwl_subject(
         a.data, a.subject, cfg.data, a.atlas, a.atlas_labels, sfreq_out=cfg.preprocessing.sfreq
@@ -142,8 +142,8 @@ def main() -> None:
                 lost = (r_in - round(dur * fs), r_in)
                 start = max(0, lost[0] - round((warm - 0) * fs))
                 runs = {
-                    "b": Run(bundle, model, eeg, fs, mode, a.resume),
-                    "c": Run(bundle, model, eeg, fs, mode, a.resume),
+                    "b": Run(bundle, predictor, eeg, fs, mode, a.resume),
+                    "c": Run(bundle, predictor, eeg, fs, mode, a.resume),
                 }
                 for run in runs.values():
                     run.pos = start

@@ -2,7 +2,7 @@
 
 A randomly initialised BEIRA with the paper's settings predicts every ``hop`` samples of a
 ``seconds``-long random 30-channel signal at 100 Hz, at one look-ahead, with the shared
-stem (:mod:`beira_rt.models.windows`, what :func:`beira_rt.inference.predict_at` does by
+stem (:mod:`beira_rt.models.shared_windows`, what :func:`beira_rt.inference.predict_at` does by
 default); the window-by-window definition is timed on the first ``--exact-windows``
 windows and extrapolated, and the two are compared on those windows. Wall-clock and process
 CPU times are printed (the CPU time is the steadier figure on a shared machine).
@@ -22,7 +22,7 @@ import torch
 from beira_rt.config import ModelConfig
 from beira_rt.inference import lookahead_column
 from beira_rt.models import BEIRA
-from beira_rt.models.windows import window_columns
+from beira_rt.models.shared_windows import window_columns
 
 
 def _timed(fn):

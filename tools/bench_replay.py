@@ -109,7 +109,7 @@ def _replay(sfreq: float, speed: float, seconds_wall: float, chunk: int, tag: st
     trace: list[tuple[float, float]] = []  # (elapsed s, median lag of the chunks of that second)
     player.start(duration=seconds_wall * speed)
     seen_chunks = 0
-    while not player.join(timeout=1.0):
+    while not player.wait(timeout=1.0):
         s = player.stats
         new = s.chunks_pushed - seen_chunks
         seen_chunks = s.chunks_pushed
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-sweep", action="store_true")
     a = p.parse_args(argv)
 
-    from beira_rt.lsl_utils import use_loopback_config
+    from beira_rt.lsl import use_loopback_config
 
     use_loopback_config()
     import pylsl

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+from beira_rt.lsl import use_loopback_config  # noqa: E402
 
 DATA = REPO / "data" / "synthetic"
 SUBJECT = "trio1"
@@ -136,7 +136,7 @@ def _has_display() -> bool:
 def headless(args: argparse.Namespace, bundle, engine: subprocess.Popen) -> dict:
     """Consume predictions, truth and status for ``args.seconds``; return the summary figures."""
     from beira_rt.dashboard.compute import matched_correlation
-    from beira_rt.engine.outlet import roi_columns
+    from beira_rt.lsl import roi_columns
 
     pred = Consumer(f"name='{OUTLET}' and type='sBOLD'", 120.0)
     truth = Consumer(f"name='{EEG_NAME}-truth'", 60.0)
@@ -249,26 +249,19 @@ def main(argv: list[str] | None = None) -> int:
         f"replaying {eeg_file.name} from {start:.0f} s (test block from {test_start:.0f} s) with its truth",
         flush=True,
     )
+    # the ROI truth of the subject, written by the trainer (the runtime never imports it)
+    truth_tsv = args.data / f"{SUBJECT}-truth.tsv"
+    subprocess.run(
+        [str(bin_dir / "beira-train"), "truth", str(args.data / SUBJECT), "--out", str(truth_tsv),
+         "--atlas", str(next(atlas.glob("*.nii"))), "--atlas-labels", str(next(atlas.glob("*.tsv"))), "-q"],
+        check=True,
+    )  # fmt: skip
     replay = subprocess.Popen(
-        [
-            str(bin_dir / "beira-replay"),
-            str(eeg_file),
-            "--name",
-            EEG_NAME,
-            "--start",
-            f"{start:g}",
-            "--loop",
-            "--truth",
-            str(args.data / SUBJECT),
-            "--atlas",
-            str(next(atlas.glob("*.nii"))),
-            "--atlas-labels",
-            str(next(atlas.glob("*.tsv"))),
-            "-q",
-        ],
+        [str(bin_dir / "beira-replay"), str(eeg_file), "--name", EEG_NAME, "--start", f"{start:g}", "--loop",
+         "--truth", str(truth_tsv), "-q"],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     engine = subprocess.Popen(
         [str(bin_dir / "beira-rt"), "run", "--model", str(args.model), "--source", EEG_NAME, "-q"],
         stdout=subprocess.PIPE,

@@ -38,7 +38,7 @@ for p in (REPO, REPO / "tools"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from beira_rt.lsl_utils import use_loopback_config  # noqa: E402
+from beira_rt.lsl import use_loopback_config  # noqa: E402
 
 BUNDLE = REPO / "beira_rt" / "data" / "demo.beira"
 

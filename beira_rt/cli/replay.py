@@ -24,11 +24,12 @@ pushed once that time has come; with --loop (which replays START..end again and 
 continue across restarts. At --speed other than 1 the nominal rate stays the file's rate while
 the stamps advance 1 / (sfreq * speed) per sample (beira_replay/speed in the description).
 
---truth takes a CWL subject folder (read through the trainer's loader, offline.loader, imported
-only for this option) or a tab-separated file with a header of ROI names and either
+--truth takes a tab-separated file with a header of ROI names and either
   one row per fMRI volume, matched in order to the --volume-marker annotations, or
   a 'time' column (EEG seconds from the first sample) holding an already aligned series
   that covers the whole recording (NaN where unknown).
+For a CWL subject folder, write that file with the trainer first:
+  beira-train truth SUBJECT_DIR --out truth.tsv   (then --truth truth.tsv)
 
 exit status: 0 after the end of the file, --duration, or a stop by SIGINT / SIGTERM (a summary
 is printed); 1 on bad input (unreadable file, no EEG channel, unknown marker, short truth);
@@ -111,12 +112,15 @@ def _parse_outage(text: str | None) -> tuple[float, float] | None:
     return every, seconds
 
 
-def _load_truth(arg: str, recording, cfg, atlas: str | None, atlas_labels: str | None):
-    from beira_rt.replay import read_truth_tsv, truth_from_cwl
+def _load_truth(arg: str, recording, cfg):
+    from beira_rt.replay import ReplayError, read_truth_tsv
 
     path = Path(arg)
     if path.is_dir():
-        return truth_from_cwl(path, recording, cfg, atlas, atlas_labels)
+        raise ReplayError(
+            f"--truth {path} is a folder; for a CWL subject folder write its aligned ROI truth with the "
+            f"trainer first (beira-train truth {path} --out truth.tsv) and pass --truth truth.tsv."
+        )
     return read_truth_tsv(
         path,
         recording,
@@ -151,11 +155,7 @@ def _main(args: argparse.Namespace) -> int:
 
     try:
         recording = load_recording(args.path)
-        truth = (
-            None
-            if args.truth is None
-            else _load_truth(args.truth, recording, cfg, args.atlas, args.atlas_labels)
-        )
+        truth = None if args.truth is None else _load_truth(args.truth, recording, cfg)
         player = Player(
             recording,
             cfg.replay.name,

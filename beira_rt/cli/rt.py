@@ -81,13 +81,13 @@ def _run(args: argparse.Namespace) -> int:
         Engine,
         EngineError,
         SourceNotFoundError,
-        SourceQuery,
+        StreamQuery,
         UnsupportedStreamError,
     )
 
     try:
         bundle = load_bundle(args.model)
-        engine = Engine(bundle, cfg.live, SourceQuery(args.source, args.source_type, args.source_id))
+        engine = Engine(bundle, cfg.live, StreamQuery(args.source, args.source_type, args.source_id))
     except (BundleError, EngineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE

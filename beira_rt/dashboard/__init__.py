@@ -1,10 +1,10 @@
 """The live dashboard: EEG, sBOLD predictions with truth overlays, and engine status, from LSL.
 
-Layers, bottom up: :mod:`~beira_rt.dashboard.buffers` (ring buffers) and
-:mod:`~beira_rt.dashboard.compute` (decimation, matched correlation) are plain
-NumPy; :mod:`~beira_rt.dashboard.streams` reads LSL in worker threads;
+Layers, bottom up: :mod:`~beira_rt.dashboard.compute` (decimation, matched
+correlation) is plain NumPy; :mod:`~beira_rt.dashboard.streams` keeps streams for
+display with the shared reader and ring of :mod:`beira_rt.lsl`;
 :mod:`~beira_rt.dashboard.widgets`, :mod:`~beira_rt.dashboard.panel` and
-:mod:`~beira_rt.dashboard.window` are the Qt side; :mod:`~beira_rt.dashboard.app`
+:mod:`~beira_rt.dashboard.main_window` are the Qt side; :mod:`~beira_rt.dashboard.app`
 runs it for the CLI. Importing this package does not import Qt.
 """
 
@@ -17,9 +17,9 @@ __all__ = ["Dashboard", "DashboardSources", "run_dashboard"]
 
 def __getattr__(name: str) -> Any:
     if name in ("Dashboard", "DashboardSources"):
-        from beira_rt.dashboard import window
+        from beira_rt.dashboard import main_window
 
-        return getattr(window, name)
+        return getattr(main_window, name)
     if name == "run_dashboard":
         from beira_rt.dashboard.app import run_dashboard
 

@@ -20,7 +20,7 @@ from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, DashboardConfig
 
 if TYPE_CHECKING:
-    from beira_rt.dashboard.window import DashboardSources
+    from beira_rt.dashboard.main_window import DashboardSources
 
 __all__ = ["DashboardSummary", "main_dashboard", "run_dashboard"]
 
@@ -108,7 +108,7 @@ def run_dashboard(
     """
     from PyQt6 import QtCore, QtWidgets
 
-    from beira_rt.dashboard.window import ROLES, Dashboard
+    from beira_rt.dashboard.main_window import ROLES, Dashboard
 
     if screenshot is not None and duration is None:
         raise ValueError(
@@ -220,8 +220,8 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
         except (OSError, ValueError, KeyError) as err:
             print(f"error: --patterns {patterns}: {err}", file=sys.stderr)
             return 2
+    from beira_rt.dashboard.main_window import DashboardSources
     from beira_rt.dashboard.priority import lower_priority
-    from beira_rt.dashboard.window import DashboardSources
 
     # on a machine shared with the engine, the scheduler then serves the engine first:
     # the dashboard drops frames rather than delaying predictions

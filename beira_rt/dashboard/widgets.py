@@ -1,6 +1,6 @@
 """Plot widgets of the dashboard: the stacked EEG view and the grid of ROI traces.
 
-Both take :class:`~beira_rt.dashboard.buffers.Snapshot` copies and draw them on a
+Both take :class:`~beira_rt.lsl.Snapshot` copies and draw them on a
 time axis relative to "now" (s, LSL local clock); they never touch LSL.
 """
 
@@ -13,9 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
-from beira_rt.dashboard.buffers import Snapshot
 from beira_rt.dashboard.compute import lane_scale, matched_correlation, minmax_decimate
-from beira_rt.engine.outlet import QUALITY_LABEL
+from beira_rt.lsl import QUALITY_LABEL, Snapshot
 
 __all__ = ["LEFT_COLOR", "RIGHT_COLOR", "TRUTH_COLOR", "EegView", "RoiGrid", "group_rois"]
 

@@ -2,10 +2,11 @@
 
 Threads:
 
-- acquisition (:class:`~beira_rt.engine.acquisition.Acquisition`): inlet ->
-  ring buffer, reconnection after loss;
+- EEG reader (:class:`~beira_rt.engine.source.EegReader`, a
+  :class:`~beira_rt.lsl.StreamReader`): inlet -> ring of samples, first
+  connection and reconnections after loss;
 - processing (this module): every hop, all new raw samples through the
-  :class:`~beira_rt.engine.pipeline.LivePipeline`, one model pass on the newest
+  :class:`~beira_rt.engine.live_pipeline.LivePipeline`, one model pass on the newest
   window, one prediction pushed, and the status stream every
   ``status_interval`` seconds.
 
@@ -18,7 +19,7 @@ At the start nothing is published until ``W`` model-rate samples have filled
 the window (``W / sfreq`` seconds: 20.48 s for the reference model). After
 that, missing data (a gap, an outage with or without a reconnection, a run of
 non-finite samples, samples lost to an overflow) are bridged when the data
-return (:mod:`beira_rt.engine.pipeline`, ``live.bridge``): predictions resume
+return (:mod:`beira_rt.engine.live_pipeline`, ``live.bridge``): predictions resume
 ``live.resume_seconds`` after the return, and the ``quality`` channel says
 which share of each window is real data. Nothing is published while data are
 missing, and published times never go back.
@@ -41,19 +42,18 @@ import torch
 
 from beira_rt._logging import logger
 from beira_rt.config import LiveConfig
-from beira_rt.inference import resolve_device as _resolve_device
+from beira_rt.inference import WindowPredictor, resolve_device
+from beira_rt.lsl import StreamQuery
 
-from .acquisition import Acquisition
 from .channels import ChannelMonitor
-from .inlet import SourceQuery, StreamSpec, connect, resolve_source
+from .device_window import DeviceWindow
+from .live_pipeline import LivePipeline
 from .outlet import PredictionOutlet, StatusOutlet
-from .pipeline import LivePipeline
-from .ringbuffer import RingBuffer
+from .source import EegReader, StreamSpec
 from .stats import EngineStats, HopSchedule
 from .stem import StemCache
-from .window import DeviceWindow
 
-__all__ = ["Engine", "EngineError", "resolve_device"]
+__all__ = ["Engine", "EngineError"]
 
 
 #: Seconds the outlets stay open after the final status, when someone listens.
@@ -62,14 +62,6 @@ STOP_LINGER = 0.2
 
 class EngineError(RuntimeError):
     """The engine cannot start with these settings (the message says why and what to do)."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``live.device`` -> a torch device (:func:`beira_rt.inference.resolve_device`), errors as EngineError."""
-    try:
-        return _resolve_device(name)
-    except (ValueError, RuntimeError) as err:
-        raise EngineError(f"live.device: {err}") from err
 
 
 class Engine:
@@ -81,17 +73,17 @@ class Engine:
         Trained model, channels, preprocessing and normalisation.
     live : LiveConfig
         Engine settings; ``live.lookahead`` (when not None) overrides the bundle's look-ahead.
-    query : SourceQuery
+    query : StreamQuery
         Which EEG stream to read.
 
     Examples
     --------
-    >>> with Engine(bundle, cfg.live, SourceQuery(name="EEG")) as engine:  # doctest: +SKIP
+    >>> with Engine(bundle, cfg.live, StreamQuery(name="EEG")) as engine:  # doctest: +SKIP
     ...     engine.wait(60.0)
     >>> print(engine.summary())  # doctest: +SKIP
     """
 
-    def __init__(self, bundle, live: LiveConfig, query: SourceQuery) -> None:
+    def __init__(self, bundle, live: LiveConfig, query: StreamQuery) -> None:
         self.bundle = bundle
         self.live = live
         self.query = query
@@ -106,13 +98,16 @@ class Engine:
                 f"window holds only {self.n_times} ({self.n_times / self.sfreq:g} s); choose a look-ahead "
                 f"between 0 and {(self.n_times - 1) / self.sfreq:g} s."
             )
-        self.device = resolve_device(live.device)
+        try:
+            self.device = resolve_device(live.device)
+        except (ValueError, RuntimeError) as err:
+            raise EngineError(f"live.device: {err}") from err
         self.stats = EngineStats()
         self.spec: StreamSpec | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._acq: Acquisition | None = None
+        self._acq: EegReader | None = None
         self._outlet: PredictionOutlet | None = None
         self._status: StatusOutlet | None = None
         self._started_at = math.nan
@@ -134,22 +129,24 @@ class Engine:
         if self._thread is not None:
             raise EngineError("Engine.start() was called twice; make a new Engine to run again.")
         live, bundle = self.live, self.bundle
-        info = resolve_source(self.query, live.resolve_timeout)
-        inlet, spec = connect(
-            info, tuple(bundle.ch_names), live.processing_flags, live.buffer_seconds, live.resolve_timeout
+        reader = EegReader(
+            self.query, tuple(bundle.ch_names), live.processing_flags, live.buffer_seconds, self._fail
         )
+        reader.connect(live.resolve_timeout)
         try:
-            self._setup(inlet, spec)
+            self._setup(reader)
         except BaseException:
-            inlet.close_stream()
+            reader.stop()
             self._close_outlets()
             raise
 
-    def _setup(self, inlet: pylsl.StreamInlet, spec: StreamSpec) -> None:
+    def _setup(self, reader: EegReader) -> None:
         live, bundle = self.live, self.bundle
+        spec: StreamSpec = reader.spec
         self.spec = spec
         torch.set_num_threads(live.num_threads)
-        self._model = bundle.build_model(device=str(self.device))
+        self._predictor = WindowPredictor(bundle, self.device, self.lookahead, warmup=False)
+        self._model = self._predictor.model
         n_chans = len(bundle.ch_names)
         window = DeviceWindow(n_chans, self.n_times, self.device)
         self._pipeline = LivePipeline(
@@ -173,8 +170,7 @@ class Engine:
             logger.info("the stem padding covers the whole window; every update runs the whole model")
             self._stem = None
         self._warm_up(n_chans)
-        ring = RingBuffer(n_chans, max(1, math.ceil(live.buffer_seconds * spec.sfreq)))
-        self._ring = ring
+        self._ring = reader.ring
         self._outlet = PredictionOutlet(
             live.outlet_name,
             tuple(bundle.rois),
@@ -189,9 +185,7 @@ class Engine:
         self._status = StatusOutlet(
             live.outlet_name, f"{live.outlet_name}-{bundle.content_hash[:12]}-{spec.name}"
         )
-        self._acq = Acquisition(
-            inlet, spec, ring, tuple(bundle.ch_names), live.processing_flags, live.buffer_seconds, self._fail
-        )
+        self._acq = reader
         logger.info(
             "engine: %s -> %s (%s, window %d samples = %.2f s, look-ahead %.2f s, hop %.3f s)",
             spec.describe(),
@@ -311,9 +305,7 @@ class Engine:
         """De-normalised prediction at ``W - 1 - la`` for one window (n_chans, W) on the device."""
         with torch.inference_mode():
             out = self._stem.forward() if self._stem is not None else self._model(window.unsqueeze(0))[0]
-            col = out[:, self.n_times - 1 - self.la_samples]
-            values = col.to("cpu", torch.float64).numpy()
-        return self.bundle.denormalize(values)
+            return self._predictor.read_out(out)
 
     # ------------------------------------------------------------------ reporting
     def status(self) -> dict:
@@ -322,7 +314,7 @@ class Engine:
         pipe = getattr(self, "_pipeline", None)
         with st.lock:
             p50, p99 = st.latency.recent(50), st.latency.recent(99)
-            state = self.state if acq is None or self.state == "stopped" else acq.state
+            state = self.state if acq is None or self.state == "stopped" else acq.engine_state
             return {
                 "state": state,
                 "source": self.spec.name if self.spec else self.query.describe(),

@@ -14,16 +14,16 @@ import math
 import numpy as np
 import pylsl
 
-__all__ = ["QUALITY_LABEL", "PredictionOutlet", "StatusOutlet", "roi_columns"]
+from beira_rt.lsl import (
+    PREDICTION_TYPE,
+    QUALITY_LABEL,
+    STATUS_TYPE,
+    status_name,
+    write_channels,
+    write_values,
+)
 
-#: Label of the prediction stream's last channel (type ``MISC``): the share of the model window
-#: that is real data (1.0; less after a bridged outage). Consumers map channels by label.
-QUALITY_LABEL = "quality"
-
-
-def roi_columns(labels: list[str] | tuple[str, ...]) -> list[int]:
-    """Columns of a prediction stream that hold ROI values (every channel but :data:`QUALITY_LABEL`)."""
-    return [i for i, lab in enumerate(labels) if lab != QUALITY_LABEL]
+__all__ = ["PredictionOutlet", "StatusOutlet"]
 
 
 class PredictionOutlet:
@@ -65,26 +65,23 @@ class PredictionOutlet:
         source: str,
     ) -> None:
         source_id = f"{name}-{model_hash[:12]}-{source}"
-        info = pylsl.StreamInfo(name, "sBOLD", len(rois) + 1, 1.0 / hop, "float32", source_id)
-        chans = info.desc().append_child("channels")
-        for label, kind, unit in [
-            *((roi, "sBOLD", "a.u.") for roi in rois),
-            (QUALITY_LABEL, "MISC", "ratio"),
-        ]:
-            ch = chans.append_child("channel")
-            ch.append_child_value("label", label)
-            ch.append_child_value("type", kind)
-            ch.append_child_value("unit", unit)
-        meta = info.desc().append_child("beira")
-        for key, value in (
-            ("model_hash", model_hash),
-            ("bold_delay", repr(float(bold_delay))),
-            ("lookahead", repr(float(lookahead))),
-            ("sfreq_model", repr(float(sfreq_model))),
-            ("device", device),
-            ("source", source),
-        ):
-            meta.append_child_value(key, value)
+        info = pylsl.StreamInfo(name, PREDICTION_TYPE, len(rois) + 1, 1.0 / hop, "float32", source_id)
+        n = len(rois)
+        write_channels(
+            info, [*rois, QUALITY_LABEL], [PREDICTION_TYPE] * n + ["MISC"], ["a.u."] * n + ["ratio"]
+        )
+        write_values(
+            info,
+            "beira",
+            {
+                "model_hash": model_hash,
+                "bold_delay": float(bold_delay),
+                "lookahead": float(lookahead),
+                "sfreq_model": float(sfreq_model),
+                "device": device,
+                "source": source,
+            },
+        )
         self.name = name
         self.n_rois = len(rois)
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(info, chunk_size=1, max_buffered=60)
@@ -135,9 +132,9 @@ class StatusOutlet:
 
     def __init__(self, name: str, source_id: str) -> None:
         info = pylsl.StreamInfo(
-            f"{name}-status", "BEIRAStatus", 1, pylsl.IRREGULAR_RATE, "string", f"{source_id}-status"
+            status_name(name), STATUS_TYPE, 1, pylsl.IRREGULAR_RATE, "string", f"{source_id}-status"
         )
-        info.desc().append_child("channels").append_child("channel").append_child_value("label", "status")
+        write_channels(info, ["status"], ["JSON"], ["none"])
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(info)
 
     def push(self, status: dict) -> None:

@@ -16,7 +16,7 @@ The pooled stem of the window is then the block maximum of those rows (with
 the pooling phase of the current window start) and :meth:`BEIRA.forward_tail`
 does the rest. The output equals ``model(window)`` to float32 rounding
 (tests/engine/test_stem.py) at about a third of the compute; the same idea,
-over a long recording, is :mod:`beira_rt.models.windows`.
+over a long recording, is :mod:`beira_rt.models.shared_windows`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from .window import DeviceWindow
+from .device_window import DeviceWindow
 
 __all__ = ["StemCache"]
 

@@ -1,20 +1,18 @@
 """Replay recordings as real-time LSL streams (``beira-replay``).
 
 * :mod:`~beira_rt.replay.recording` — open any file MNE reads; channels, units, annotations.
-* :mod:`~beira_rt.replay.truth` — the delay-aligned ROI truth (TSV or CWL subject folder).
+* :mod:`~beira_rt.replay.truth` — the delay-aligned ROI truth (TSV; ``beira-train truth`` writes one).
 * :mod:`~beira_rt.replay.outlets` — the LSL stream descriptions.
 * :mod:`~beira_rt.replay.player` — :class:`Player`, drift-free pacing on the LSL clock.
 """
 
-from beira_rt.replay.outlets import INDEX_CHANNEL
+from beira_rt.lsl import INDEX_CHANNEL
 from beira_rt.replay.player import Player
 from beira_rt.replay.recording import ReplayError, ReplayRecording, load_recording
 from beira_rt.replay.stats import ReplayStats
 from beira_rt.replay.truth import (
     TruthSeries,
     read_truth_tsv,
-    truth_from_cwl,
-    truth_from_model_rate,
     truth_from_volumes,
 )
 
@@ -27,7 +25,5 @@ __all__ = [
     "TruthSeries",
     "load_recording",
     "read_truth_tsv",
-    "truth_from_cwl",
-    "truth_from_model_rate",
     "truth_from_volumes",
 ]

@@ -40,6 +40,7 @@ import numpy as np
 import pylsl
 
 from beira_rt._logging import logger
+from beira_rt.lsl import write_channels
 
 __all__ = ["AmplifierSimulator"]
 
@@ -121,12 +122,8 @@ class AmplifierSimulator:
         info = pylsl.StreamInfo(
             self.name, self.stype, len(self.labels), self.sfreq, "float32", self.source_id
         )
-        chans = info.desc().append_child("channels")
-        for label in self.labels:
-            ch = chans.append_child("channel")
-            ch.append_child_value("label", label)
-            ch.append_child_value("unit", self.unit)
-            ch.append_child_value("type", "EEG")
+        n = len(self.labels)
+        write_channels(info, self.labels, ["EEG"] * n, [self.unit] * n)
         return pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
 
     def run(self) -> int:

@@ -8,34 +8,35 @@ that mne-lsl, LabRecorder and the live engine show and map channels by name.
 
 from __future__ import annotations
 
+from beira_rt.lsl import (
+    EEG_TYPE,
+    INDEX_CHANNEL,
+    MARKERS_TYPE,
+    TRUTH_TYPE,
+    markers_name,
+    truth_name,
+    write_channels,
+    write_values,
+)
 from beira_rt.replay.recording import ReplayRecording
 from beira_rt.replay.truth import TruthSeries
 
-__all__ = ["INDEX_CHANNEL", "eeg_info", "marker_info", "truth_info"]
-
-#: Label of the optional sample-index channel (type MISC, unit none).
-INDEX_CHANNEL = "SAMPLE_INDEX"
-#: The index channel counts modulo this (float32 holds every integer below it exactly).
-INDEX_MODULO = 2**24
-
-
-def _channels(info, labels, types, units) -> None:
-    chans = info.desc().append_child("channels")
-    for label, ctype, unit in zip(labels, types, units, strict=True):
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("type", ctype)
-        ch.append_child_value("unit", unit)
+__all__ = ["eeg_info", "marker_info", "truth_info"]
 
 
 def _replay_desc(info, recording: ReplayRecording, speed: float, start: float, loop: bool) -> None:
-    node = info.desc().append_child("beira_replay")
-    node.append_child_value("source", recording.source)
-    node.append_child_value("sfreq_file", repr(recording.sfreq))
     # time stamps advance by 1 / (sfreq * speed) per sample; nominal_srate stays the file's rate
-    node.append_child_value("speed", repr(float(speed)))
-    node.append_child_value("start", repr(float(start)))
-    node.append_child_value("loop", "true" if loop else "false")
+    write_values(
+        info,
+        "beira_replay",
+        {
+            "source": recording.source,
+            "sfreq_file": float(recording.sfreq),
+            "speed": float(speed),
+            "start": float(start),
+            "loop": "true" if loop else "false",
+        },
+    )
 
 
 def eeg_info(
@@ -60,8 +61,8 @@ def eeg_info(
         labels.append(INDEX_CHANNEL)
         types.append("MISC")
         units.append("none")
-    info = pylsl.StreamInfo(name, "EEG", len(labels), recording.sfreq, pylsl.cf_float32, source_id)
-    _channels(info, labels, types, units)
+    info = pylsl.StreamInfo(name, EEG_TYPE, len(labels), recording.sfreq, pylsl.cf_float32, source_id)
+    write_channels(info, labels, types, units)
     info.desc().append_child("acquisition").append_child_value("manufacturer", "beira-replay")
     _replay_desc(info, recording, speed, start, loop)
     return info
@@ -72,9 +73,9 @@ def marker_info(name: str, source_id: str):
     import pylsl
 
     info = pylsl.StreamInfo(
-        f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, f"{source_id}-markers"
+        markers_name(name), MARKERS_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, f"{source_id}-markers"
     )
-    _channels(info, ["Marker"], ["Markers"], ["none"])
+    write_channels(info, ["Marker"], [MARKERS_TYPE], ["none"])
     return info
 
 
@@ -82,12 +83,14 @@ def truth_info(name: str, source_id: str, truth: TruthSeries, *, speed: float):
     """The truth stream's info: one float32 channel per ROI at the model rate."""
     import pylsl
 
+    n = len(truth.rois)
     info = pylsl.StreamInfo(
-        f"{name}-truth", "sBOLDTruth", len(truth.rois), truth.sfreq, pylsl.cf_float32, f"{source_id}-truth"
+        truth_name(name), TRUTH_TYPE, n, truth.sfreq, pylsl.cf_float32, f"{source_id}-truth"
     )
-    _channels(info, list(truth.rois), ["sBOLDTruth"] * len(truth.rois), ["a.u."] * len(truth.rois))
-    node = info.desc().append_child("beira")
-    node.append_child_value("bold_delay", repr(truth.bold_delay))
-    node.append_child_value("sfreq_model", repr(truth.sfreq))
-    node.append_child_value("speed", repr(float(speed)))
+    write_channels(info, list(truth.rois), [TRUTH_TYPE] * n, ["a.u."] * n)
+    write_values(
+        info,
+        "beira",
+        {"bold_delay": float(truth.bold_delay), "sfreq_model": float(truth.sfreq), "speed": float(speed)},
+    )
     return info

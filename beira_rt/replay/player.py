@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from beira_rt._logging import logger
-from beira_rt.replay.outlets import INDEX_MODULO, eeg_info, marker_info, truth_info
+from beira_rt.lsl import INDEX_MODULO
+from beira_rt.replay.outlets import eeg_info, marker_info, truth_info
 from beira_rt.replay.recording import ReplayError, ReplayRecording, load_recording
 from beira_rt.replay.stats import PushLog, ReplayStats
 from beira_rt.replay.truth import TruthSeries
@@ -250,7 +251,7 @@ class Player:
         """Ask the streaming loop to end after the current chunk; safe from signal handlers."""
         self._stop_event.set()
 
-    def join(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background stream to finish; re-raises its error. True when it finished."""
         if self._thread is not None:
             self._thread.join(timeout)
@@ -322,7 +323,7 @@ class Player:
     def _run_safely(self, max_samples: int | None) -> None:
         try:
             self._stream(max_samples)
-        except BaseException as err:  # kept, logged, and re-raised by stop() / join() / run()
+        except BaseException as err:  # kept, logged, and re-raised by stop() / wait() / run()
             self._error = err
             logger.error("replay %r stopped by an error: %r", self.name, err)
         finally:

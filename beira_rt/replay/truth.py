@@ -11,7 +11,7 @@ Sources:
 * a TSV with one row per fMRI volume (tab-separated, a header of ROI names, no ``time``
   column): row ``v`` is the BOLD of volume ``v``, acquired at the ``v``-th annotation named
   ``volume_marker`` (``mri`` in CWL). Values between volume onsets are interpolated as the
-  trainer does (a cubic spline through the volumes, linear below four volumes);
+  trainer does (:func:`beira_rt.targets.interpolate_volumes`);
   EEG times whose ``t + bold_delay`` lies before the first or after the last volume onset get
   NaN (no truth there). More rows than markers: the first rows are used, with a warning (the
   CWL NIfTI files hold a few extra volumes). Fewer rows than markers is an error.
@@ -19,7 +19,10 @@ Sources:
   the first sample of the file, the other columns = ROIs, the value = what a prediction stamped
   with that EEG time should match (no delay is applied). It must cover the whole EEG (from 0 s to
   the last sample, within one model period); NaN values mean "unknown here".
-* a CWL subject folder, through the trainer's loader (:func:`truth_from_cwl`).
+
+A CWL subject folder is turned into the second layout by the trainer, ``beira-train truth
+SUBJECT_DIR --out truth.tsv`` (the runtime never imports the trainer). Both layouts follow the
+target contract of :mod:`beira_rt.targets`.
 """
 
 from __future__ import annotations
@@ -30,16 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from beira_rt._logging import logger
 from beira_rt.replay.recording import ReplayError, ReplayRecording
+from beira_rt.targets import interpolate_volumes
 
 __all__ = [
     "TruthSeries",
     "read_truth_tsv",
-    "truth_from_cwl",
-    "truth_from_model_rate",
     "truth_from_volumes",
 ]
 
@@ -120,13 +121,8 @@ def truth_from_volumes(
     if onsets.size < 2 or np.any(np.diff(onsets) <= 0):
         raise ReplayError("volume onsets must be at least two strictly increasing times.")
     t = np.arange(_grid_len(recording, sfreq)) / sfreq + bold_delay
-    out = np.full((t.size, bold.shape[1]), np.nan, dtype=np.float32)
+    out = interpolate_volumes(bold.T, onsets, t).T.astype(np.float32)
     inside = (t >= onsets[0]) & (t <= onsets[-1])
-    if onsets.size >= 4:  # the trainer's interpolation (offline.loader): a cubic spline through the volumes
-        out[inside] = CubicSpline(onsets, bold, axis=0)(t[inside])
-    else:  # too few knots for a cubic spline
-        for c in range(bold.shape[1]):
-            out[inside, c] = np.interp(t[inside], onsets, bold[:, c])
     if not inside.all():
         logger.info(
             "truth: unknown (NaN) for %.1f s of the %.1f s EEG (BOLD + %.1f s delay covers %.1f-%.1f s)",
@@ -221,9 +217,12 @@ def read_truth_tsv(
                 "the whole recording (NaN where unknown)."
             )
         data = np.delete(values, t_col, axis=1)
-        out = np.empty((grid.size, len(rois)), dtype=np.float32)
-        for c in range(len(rois)):
-            out[:, c] = np.interp(grid, times, data[:, c])
+        if times.size >= grid.size and np.allclose(times[: grid.size], grid, rtol=0, atol=1e-6):
+            out = data[: grid.size].astype(np.float32)  # already on the grid (beira-train truth): as is
+        else:
+            out = np.empty((grid.size, len(rois)), dtype=np.float32)
+            for c in range(len(rois)):
+                out[:, c] = np.interp(grid, times, data[:, c])
         return TruthSeries(values=out, sfreq=float(sfreq), rois=rois, bold_delay=0.0)
     onsets = recording.volume_onsets(volume_marker)
     n_rows, n_vol = values.shape[0], onsets.size
@@ -242,98 +241,3 @@ def read_truth_tsv(
             n_vol,
         )
     return truth_from_volumes(values[:n_vol], onsets, tuple(header), recording, sfreq, bold_delay)
-
-
-def truth_from_model_rate(
-    bold: np.ndarray, rois: tuple[str, ...], recording: ReplayRecording, sfreq: float, bold_delay: float
-) -> TruthSeries:
-    """Delay-align a BOLD series that already lies on the EEG's model-rate grid.
-
-    Parameters
-    ----------
-    bold : array of shape (n_model, n_rois)
-        Row ``k``: the BOLD at EEG time ``k / sfreq`` (NaN where unknown), as the trainer's
-        loader gives it (``Recording.bold.T``).
-    rois : tuple of str
-        ROI names, one per column.
-    recording : ReplayRecording
-        The recording being replayed.
-    sfreq : float
-        Model rate in Hz.
-    bold_delay : float
-        Seconds; row ``j`` of the result is ``bold[j + round(bold_delay * sfreq)]``.
-
-    Raises
-    ------
-    ReplayError
-        When ``bold`` has fewer rows than the EEG has model-rate samples.
-    """
-    n_grid = _grid_len(recording, sfreq)
-    if bold.shape[0] < n_grid:
-        raise ReplayError(
-            f"the BOLD series holds {bold.shape[0] / sfreq:.2f} s at {sfreq:g} Hz but the EEG runs "
-            f"{recording.duration:.2f} s: the truth series is shorter than the EEG."
-        )
-    shift = round(bold_delay * sfreq)
-    out = np.full((n_grid, bold.shape[1]), np.nan, dtype=np.float32)
-    take = bold[shift : shift + n_grid]
-    out[: take.shape[0]] = take
-    return TruthSeries(values=out, sfreq=float(sfreq), rois=tuple(rois), bold_delay=float(bold_delay))
-
-
-def truth_from_cwl(
-    subject_dir: str | Path,
-    recording: ReplayRecording,
-    cfg,
-    atlas: str | Path | None = None,
-    atlas_labels: str | Path | None = None,
-) -> TruthSeries:
-    """The ROI BOLD of a CWL subject folder, through the trainer's loader.
-
-    ``offline`` is imported here, lazily: the runtime package never imports the trainer at
-    module import time, and only this option needs it (with its fMRI dependencies). The
-    loader's BOLD (cubic spline through the volumes, on the EEG's model-rate grid) is shifted
-    by ``cfg.model.bold_delay``: exactly the target the trainer fits.
-
-    Parameters
-    ----------
-    subject_dir : str | Path
-        The subject folder (``{data}/{subject}/CWL_Data/...``); its name is the subject id.
-    recording : ReplayRecording
-        The recording being replayed; it must be the subject's in-scan EEG.
-    cfg : BeiraConfig
-        Data (ROIs, volume marker, fMRI options), model rate and ``bold_delay``.
-    atlas, atlas_labels : str | Path | None
-        Labels image and its table for the loader (None: Harvard-Oxford through nilearn).
-
-    Raises
-    ------
-    ReplayError
-        When the loader cannot be imported or cannot load the subject, or the subject's EEG is
-        not the replayed recording.
-    """
-    try:
-        from offline.loader import DataError, load_cwl_subject
-    except ImportError as err:
-        raise ReplayError(
-            f"reading the truth from the CWL subject folder {subject_dir} needs the trainer's loader "
-            f"(offline.loader.load_cwl_subject), which cannot be imported here ({err}); give the ROI "
-            "series as a TSV instead (see beira-replay --help)."
-        ) from err
-    subject_dir = Path(subject_dir)
-    sfreq = cfg.preprocessing.sfreq
-    try:
-        rec = load_cwl_subject(
-            subject_dir.parent, subject_dir.name, cfg.data, atlas, atlas_labels, sfreq_out=sfreq
-        )
-    except DataError as err:
-        raise ReplayError(
-            f"could not read the truth from the CWL subject folder {subject_dir}: {err}"
-        ) from err
-    if rec.n_samples != recording.n_times or rec.sfreq != recording.sfreq:
-        raise ReplayError(
-            f"the EEG of CWL subject {subject_dir.name!r} has {rec.n_samples} samples at {rec.sfreq:g} Hz "
-            f"but {recording.source} has {recording.n_times} at {recording.sfreq:g} Hz; replay the "
-            "subject's own in-scan .set with its folder as --truth."
-        )
-    return truth_from_model_rate(rec.bold.T, tuple(rec.roi_names), recording, sfreq, cfg.model.bold_delay)

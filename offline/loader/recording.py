@@ -9,7 +9,8 @@ from typing import Any
 
 import mne
 import numpy as np
-from scipy.interpolate import CubicSpline
+
+from beira_rt.targets import interpolate_volumes
 
 
 class DataError(ValueError):
@@ -122,33 +123,12 @@ def n_model_samples(n_samples: int, sfreq: float, sfreq_out: float) -> int:
 def interpolate_bold(
     roi_series: np.ndarray, onsets: np.ndarray, n_model: int, sfreq_out: float
 ) -> np.ndarray:
-    """Cubic-spline interpolation of ROI series to the model-rate time axis.
+    """ROI series (n_rois, n_volumes) at the volume onsets -> the model-rate time axis (n_rois, n_model).
 
-    Parameters
-    ----------
-    roi_series : array of shape (n_rois, n_volumes)
-        Values at the volume onsets.
-    onsets : array of shape (n_volumes,)
-        Volume onsets in s (strictly increasing).
-    n_model : int
-        Length of the output.
-    sfreq_out : float
-        Output rate in Hz; sample ``k`` is at ``k / sfreq_out`` s.
-
-    Returns
-    -------
-    array of float64, shape (n_rois, n_model)
-        NaN outside ``[onsets[0], onsets[-1]]``.
+    Sample ``k`` is at ``k / sfreq_out`` s; the rule is :func:`beira_rt.targets.interpolate_volumes`
+    (shared with the replay's truth stream). NaN outside ``[onsets[0], onsets[-1]]``.
     """
-    times = np.arange(n_model) / sfreq_out
-    out = np.full((roi_series.shape[0], n_model), np.nan)
-    inside = (times >= onsets[0]) & (times <= onsets[-1])
-    if onsets.size >= 4:
-        spline = CubicSpline(onsets, roi_series, axis=1)
-        out[:, inside] = spline(times[inside])
-    else:  # too few knots for a cubic spline
-        out[:, inside] = np.stack([np.interp(times[inside], onsets, row) for row in roi_series])
-    return out
+    return interpolate_volumes(roi_series, onsets, np.arange(n_model) / sfreq_out)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from beira_rt.config import DEFAULT_ROIS
-from beira_rt.engine.outlet import QUALITY_LABEL
+from beira_rt.lsl import QUALITY_LABEL
+from tests._lsl_source import labelled_info
 
 MODEL_HASH = "0123456789abcdef" * 4
 
@@ -29,16 +30,8 @@ def roi_signal(t: np.ndarray, n_rois: int = len(DEFAULT_ROIS)) -> np.ndarray:
 
 
 def _labelled_info(name: str, stype: str, labels: tuple[str, ...], rate: float, source_id: str):
-    import pylsl
-
-    info = pylsl.StreamInfo(name, stype, len(labels), rate, "float32", source_id)
-    chans = info.desc().append_child("channels")
-    for label in labels:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("type", stype)
-        ch.append_child_value("unit", "a.u.")
-    return info
+    n = len(labels)
+    return labelled_info(name, stype, list(labels), rate, "float32", source_id, ["a.u."] * n, [stype] * n)
 
 
 @dataclass

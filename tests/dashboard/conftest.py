@@ -28,12 +28,12 @@ def dashboard(qtbot) -> Iterator[Callable]:
 
     Request this fixture after the publisher fixtures in the test signature.
     """
-    from beira_rt.dashboard.window import Dashboard
+    from beira_rt.dashboard.main_window import Dashboard
 
     made = []
 
-    def make(sources, cfg=None):
-        dash = Dashboard(sources, cfg)
+    def make(sources, cfg=None, **options):
+        dash = Dashboard(sources, cfg, **options)
         dash.resize(1400, 800)
         dash.show()
         made.append(dash)

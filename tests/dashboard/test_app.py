@@ -16,8 +16,8 @@ from PIL import Image
 
 from beira_rt.cli.rt import main as rt_main
 from beira_rt.dashboard.app import run_dashboard
+from beira_rt.dashboard.main_window import DashboardSources
 from beira_rt.dashboard.widgets import LEFT_COLOR, RIGHT_COLOR
-from beira_rt.dashboard.window import DashboardSources
 from tests.conftest import unique_name
 from tests.dashboard._outlets import RoiPublisher, StatusPublisher
 

@@ -55,24 +55,9 @@ def write_patterns(path, bundle_hash: str, top: int = 2) -> dict:
 
 
 @pytest.fixture
-def dashboard_with_patterns(qtbot):
-    """Make dashboards with a Patterns tab, offscreen; their readers stop before the outlets end."""
-    from beira_rt.dashboard.window import Dashboard
-
-    made = []
-
-    def make(sources, path):
-        dash = Dashboard(sources, patterns=path)
-        dash.resize(1400, 800)
-        dash.show()
-        made.append(dash)
-        return dash
-
-    yield make
-    for dash in made:
-        dash.shutdown()
-        dash.close()
-        dash.deleteLater()
+def dashboard_with_patterns(dashboard):
+    """Make dashboards with a Patterns tab (the ``dashboard`` fixture, offscreen)."""
+    return lambda sources, path: dashboard(sources, patterns=path)
 
 
 @pytest.fixture
@@ -83,7 +68,7 @@ def patterns_file(tmp_path):
 
 
 def test_patterns_tab_draws_the_top_branches(patterns_file, dashboard_with_patterns, qtbot):
-    from beira_rt.dashboard.window import DashboardSources
+    from beira_rt.dashboard.main_window import DashboardSources
 
     name, _ = unique_name("beira-none")  # no such stream: the tab does not need one
     dash = dashboard_with_patterns(DashboardSources.from_names(name), patterns_file)
@@ -109,7 +94,7 @@ def test_patterns_tab_draws_the_top_branches(patterns_file, dashboard_with_patte
 def test_patterns_tab_flags_another_engine_model(
     bundle_hash, mismatch, tmp_path, publishers, dashboard_with_patterns, qtbot
 ):
-    from beira_rt.dashboard.window import DashboardSources
+    from beira_rt.dashboard.main_window import DashboardSources
 
     path = tmp_path / "patterns.json"
     write_patterns(path, bundle_hash)

@@ -1,4 +1,4 @@
-"""StreamReader / StatusReader on real LSL outlets (loopback): data intact, loss noticed, return rejoined."""
+"""DisplayReader / StatusReader on real LSL outlets (loopback): data intact, loss noticed, return rejoined."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from beira_rt.dashboard.streams import StatusReader, StreamReader, StreamSelector
+from beira_rt.dashboard.streams import DisplayReader, StatusReader
+from beira_rt.lsl import StreamQuery
 from tests._lsl_source import channel_labels, expected_data
 from tests.conftest import unique_name
 from tests.dashboard._outlets import RoiPublisher, StatusPublisher, push_strings
@@ -25,9 +26,9 @@ def wait_for(cond, timeout: float = 20.0, what: str = "condition") -> None:
 
 @pytest.fixture
 def readers():
-    made: list[StreamReader] = []
+    made: list[DisplayReader] = []
 
-    def make(reader: StreamReader) -> StreamReader:
+    def make(reader: DisplayReader) -> DisplayReader:
         made.append(reader)
         reader.start()
         return reader
@@ -39,7 +40,7 @@ def readers():
 
 def test_reader_receives_every_sample_in_order_with_labels(lsl_source_thread, readers):
     spec = lsl_source_thread(n_channels=5, sfreq=1000.0, n_samples=3000, chunk_size=7)
-    reader = readers(StreamReader("eeg", StreamSelector("name", spec.name), 10.0, dejitter=True))
+    reader = readers(DisplayReader("eeg", StreamQuery(name=spec.name), 10.0, dejitter=True))
     wait_for(lambda: reader.n_received >= spec.n_samples, what="all samples")
     assert reader.meta is not None
     assert reader.meta.labels == tuple(channel_labels(5))
@@ -55,7 +56,7 @@ def test_reader_receives_every_sample_in_order_with_labels(lsl_source_thread, re
 
 def test_reader_buffer_is_bounded(lsl_source_thread, readers):
     spec = lsl_source_thread(n_channels=2, sfreq=1000.0, n_samples=2500, chunk_size=50)
-    reader = readers(StreamReader("eeg", StreamSelector("source_id", spec.source_id), 1.0))
+    reader = readers(DisplayReader("eeg", StreamQuery(source_id=spec.source_id), 1.0))
     wait_for(lambda: reader.n_received >= spec.n_samples, what="all samples")
     snap = reader.snapshot()
     assert len(snap) == reader.buffer.capacity == 1001
@@ -65,7 +66,7 @@ def test_reader_buffer_is_bounded(lsl_source_thread, readers):
 def test_reader_says_lost_and_reconnects_when_the_stream_returns(publishers, worker_threads, readers):
     name, sid = unique_name("beira-pred")
     first = publishers(RoiPublisher(name, sid))
-    reader = readers(StreamReader("predictions", StreamSelector("name", name), 30.0))
+    reader = readers(DisplayReader("predictions", StreamQuery(name=name), 30.0))
     assert reader.state in ("waiting", "connected")
     wait_for(lambda: reader.state == "connected" and reader.n_received >= 5, what="first connection")
     assert reader.meta.extra["bold_delay"] == "6.0" and reader.meta.labels[0] == "Left Pallidum"
@@ -83,7 +84,7 @@ def test_stalled_when_connected_but_silent(readers):
 
     name, sid = unique_name("beira-silent")
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "sBOLD", 2, 10.0, "float32", sid))
-    reader = readers(StreamReader("predictions", StreamSelector("name", name), 10.0, stale_seconds=0.3))
+    reader = readers(DisplayReader("predictions", StreamQuery(name=name), 10.0, stale_seconds=0.3))
     wait_for(lambda: reader.n_connects == 1, what="connection")
     wait_for(lambda: reader.state == "stalled", what="stalled")
     outlet.push_sample([1.0, 2.0])
@@ -95,7 +96,7 @@ def test_stalled_when_connected_but_silent(readers):
 def test_status_reader_parses_json_and_counts_bad_messages(publishers, worker_threads, readers):
     name, sid = unique_name("beira-status")
     pub = publishers(StatusPublisher(name, sid, state="connected"))
-    reader = readers(StatusReader(StreamSelector("name", name)))
+    reader = readers(StatusReader(StreamQuery(name=name)))
     wait_for(lambda: reader.latest is not None, what="a status message")
     assert reader.latest["state"] == "connected" and reader.latest["latency_p99_ms"] == 9.5
     pub.state = "reconnecting"
@@ -111,7 +112,7 @@ def test_status_reader_parses_json_and_counts_bad_messages(publishers, worker_th
         ),
         "bad-status",
     )
-    bad = readers(StatusReader(StreamSelector("name", bad_name)))
+    bad = readers(StatusReader(StreamQuery(name=bad_name)))
     try:
         wait_for(lambda: bad.n_bad >= 2 and bad.latest is not None, what="bad and good messages")
         assert bad.latest == {"state": "waiting"}
@@ -123,16 +124,16 @@ def test_status_reader_parses_json_and_counts_bad_messages(publishers, worker_th
 def test_a_stream_of_the_wrong_kind_is_not_read(publishers, readers, caplog):
     name, sid = unique_name("beira-status-as-eeg")
     publishers(StatusPublisher(name, sid))
-    reader = readers(StreamReader("eeg", StreamSelector("name", name), 10.0))
+    reader = readers(DisplayReader("eeg", StreamQuery(name=name), 10.0))
     wait_for(lambda: "carries strings" in caplog.text, what="the error message")
     assert reader.state == "waiting" and reader.n_received == 0
 
 
 def test_selector_validation():
-    with pytest.raises(ValueError, match="'name', 'type' or 'source_id'"):
-        StreamSelector("hostname", "x")
+    with pytest.raises(ValueError, match="name, type or source id"):
+        StreamQuery()
     with pytest.raises(ValueError, match="must not be empty"):
-        StreamSelector("name", "")
+        StreamQuery(name="")
 
 
 def test_a_returning_stream_of_another_shape_gets_a_new_buffer(readers):
@@ -140,7 +141,7 @@ def test_a_returning_stream_of_another_shape_gets_a_new_buffer(readers):
 
     name, sid = unique_name("beira-reshape")
     first = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, 100.0, "float32", sid))
-    reader = readers(StreamReader("eeg", StreamSelector("name", name), 5.0))
+    reader = readers(DisplayReader("eeg", StreamQuery(name=name), 5.0))
     wait_for(lambda: reader.n_connects == 1, what="first connection")
     first.push_chunk(np.ones((10, 2), dtype=np.float32))
     wait_for(lambda: reader.n_received == 10, what="the first samples")

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from beira_rt.engine import Engine, SourceQuery
+from beira_rt.engine import Engine, StreamQuery
 from beira_rt.preprocessing import preprocess_recording
 from tests.engine._streams import Consumer, RecordingSource
 
@@ -66,7 +66,7 @@ class EngineRun:
     """An engine on a source, a consumer of its prediction stream and one of its status stream."""
 
     def __init__(self, bundle, live, source_id: str, worker_threads) -> None:
-        self.engine = Engine(bundle, live, SourceQuery(source_id=source_id))
+        self.engine = Engine(bundle, live, StreamQuery(source_id=source_id))
         self.engine.start()
         try:
             self.pred = Consumer(live.outlet_name, "sBOLD")

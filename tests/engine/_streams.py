@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pylsl
 
+from tests._lsl_source import labelled_info
+
 
 def eeg_outlet(
     name: str,
@@ -18,15 +20,7 @@ def eeg_outlet(
     units: list[str | None] | None = None,
 ) -> pylsl.StreamOutlet:
     """A float64 EEG outlet whose description carries the channel labels and units (default microvolts)."""
-    units = units if units is not None else ["microvolts"] * len(labels)
-    info = pylsl.StreamInfo(name, stype, len(labels), sfreq, "double64", source_id)
-    chans = info.desc().append_child("channels")
-    for label, unit in zip(labels, units, strict=True):
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        if unit is not None:
-            ch.append_child_value("unit", unit)
-        ch.append_child_value("type", "EEG")
+    info = labelled_info(name, stype, labels, sfreq, "double64", source_id, units)
     return pylsl.StreamOutlet(info, max_buffered=60)
 
 

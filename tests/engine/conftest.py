@@ -65,23 +65,40 @@ def make_bundle(seed: int = 0, ch_names: tuple[str, ...] = CH_NAMES, lookahead: 
     )
 
 
-@pytest.fixture
-def tiny_bundle_path(tmp_path):
-    """The tiny bundle written with the real writer."""
+def saved_bundle(path, **kwargs):
+    """:func:`make_bundle` written to ``path`` with the real bundle writer; returns the path."""
     from beira_rt.bundle import save_bundle
 
-    path = tmp_path / "tiny.beira"
-    save_bundle(make_bundle(), path)
+    save_bundle(make_bundle(**kwargs), path)
     return path
 
 
-@pytest.fixture
-def tiny_bundle(tiny_bundle_path):
-    """The tiny bundle as the engine gets it: read back with the real loader (content hash set)."""
+def loaded_bundle(path):
+    """A bundle as the engine gets it: read back with the real loader (content hash set), 1 torch thread."""
+    import torch
+
     from beira_rt.bundle import load_bundle
 
     torch.set_num_threads(1)
-    return load_bundle(tiny_bundle_path)
+    return load_bundle(path)
+
+
+def bundle_fixtures(name: str, **kwargs):
+    """Two fixtures: ``<name>_path``, a :func:`make_bundle` written with the real writer, and
+    ``<name>``, that file read back with the real loader (content hash set)."""
+
+    @pytest.fixture(name=f"{name}_path")
+    def path_fixture(tmp_path):
+        return saved_bundle(tmp_path / f"{name}.beira", **kwargs)
+
+    @pytest.fixture(name=name)
+    def bundle_fixture(request):
+        return loaded_bundle(request.getfixturevalue(f"{name}_path"))
+
+    return path_fixture, bundle_fixture
+
+
+tiny_bundle_path, tiny_bundle = bundle_fixtures("tiny_bundle")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The acquisition thread on real LSL: model channels in order, loss, refusal, reconnection."""
+"""The engine's EEG reader on real LSL: model channels in order, loss, refusal, reconnection."""
 
 from __future__ import annotations
 
@@ -6,24 +6,14 @@ import time
 
 import numpy as np
 import pylsl
-import pytest
 
-from beira_rt.engine.acquisition import Acquisition
-from beira_rt.engine.inlet import SourceQuery, connect, resolve_source
-from beira_rt.engine.ringbuffer import RingBuffer
+from beira_rt.engine.source import EegReader
+from beira_rt.lsl import StreamQuery
 from tests.conftest import unique_name
+from tests.engine._harness import wait_for
 from tests.engine._streams import eeg_outlet
 
 MODEL = ("Fp1", "Cz", "O2")
-
-
-def _wait_for(cond, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"{what} not reached within {timeout} s")
 
 
 def _push(outlet, start, stop, n_channels, sfreq, t0):
@@ -37,18 +27,17 @@ def test_pulls_model_channels_then_survives_loss_refusal_and_return(caplog):
     sfreq = 500.0
     labels = ["EOG", "o2", "FP1", "cz"]  # model channel c is stream channel picks[c]
     outlet = eeg_outlet(name, sid, labels, sfreq)
-    info = resolve_source(SourceQuery(source_id=sid), timeout=10.0)
-    inlet, spec = connect(info, MODEL, ("clocksync",), 10.0, 10.0)
-    ring = RingBuffer(3, 5000)
     errors = []
-    acq = Acquisition(inlet, spec, ring, MODEL, ("clocksync",), 10.0, on_error=errors.append)
+    acq = EegReader(StreamQuery(source_id=sid), MODEL, ("clocksync",), 10.0, on_error=errors.append)
+    acq.connect(10.0)
+    ring = acq.ring
     acq.start()
     try:
         assert outlet.wait_for_consumers(10.0)
         t0 = pylsl.local_clock()
         for start in range(0, 300, 30):
             _push(outlet, start, start + 30, 4, sfreq, t0)
-        _wait_for(lambda: acq.samples_received == 300, what="300 samples")
+        wait_for(lambda: acq.samples_received == 300, what="300 samples")
         block = ring.read()
         # stream channel s carries idx + 1000 s; model order Fp1, Cz, O2 = stream 2, 3, 1
         np.testing.assert_array_equal(block.data[:, 0], np.arange(300) + 2000.0)
@@ -57,24 +46,24 @@ def test_pulls_model_channels_then_survives_loss_refusal_and_return(caplog):
         np.testing.assert_allclose(np.diff(block.stamps), 1 / sfreq, atol=1e-6)
 
         del outlet  # the source goes away
-        _wait_for(lambda: acq.state == "waiting", what="state 'waiting'")
-        assert acq.losses == 1
-        assert any("waiting for stream" in r.getMessage() for r in caplog.records)
+        wait_for(lambda: acq.engine_state == "waiting", what="state 'waiting'")
+        assert acq.losses == 1 and acq.state == "lost"
+        assert any("waiting for name" in r.getMessage() for r in caplog.records)
 
         wrong = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "ECG"], sfreq)  # same name/id, other channels
-        _wait_for(lambda: acq.refused == 1, what="refusal")
-        assert acq.state == "waiting" and acq.reconnects == 0
+        wait_for(lambda: acq.refused == 1, what="refusal")
+        assert acq.engine_state == "waiting" and acq.reconnects == 0
         assert any("different channel set" in r.getMessage() for r in caplog.records)
         time.sleep(1.0)
         assert acq.refused == 1  # refused once, not again on every resolve
         del wrong
 
         back = eeg_outlet(name, sid, ["cz", "FP1", "O2", "EOG"], sfreq)  # same set, new order
-        _wait_for(lambda: acq.state == "connected" and acq.reconnects == 1, what="reconnection")
+        wait_for(lambda: acq.state == "connected" and acq.reconnects == 1, what="reconnection")
         assert back.wait_for_consumers(10.0)
         t1 = pylsl.local_clock()
         _push(back, 0, 50, 4, sfreq, t1)
-        _wait_for(lambda: acq.samples_received == 350, what="samples after the reconnection")
+        wait_for(lambda: acq.samples_received == 350, what="samples after the reconnection")
         block = ring.read()
         assert block.breaks == (0,)  # the reconnection is a discontinuity for the processing
         np.testing.assert_array_equal(block.data[:, 0], np.arange(50) + 1000.0)  # FP1 is now channel 1
@@ -93,20 +82,19 @@ def test_stream_in_volts_reaches_the_model_in_microvolts(caplog):
     sfreq = 250.0
     labels = ["Fp1", "Cz", "O2", "X1"]
     outlet = eeg_outlet(name, sid, labels, sfreq, units=["V", "millivolts", None, "µV"])
-    info = resolve_source(SourceQuery(source_id=sid), timeout=10.0)
-    inlet, spec = connect(info, MODEL, ("clocksync",), 10.0, 10.0)
+    errors = []
+    acq = EegReader(StreamQuery(source_id=sid), MODEL, ("clocksync",), 10.0, on_error=errors.append)
+    spec = acq.connect(10.0) and acq.spec
     np.testing.assert_array_equal(spec.scale, np.array([1e6, 1e3, 1.0], dtype=np.float32))
     assert any(
         "taking them as microvolts" in r.getMessage() and "O2" in r.getMessage() for r in caplog.records
     )
-    ring = RingBuffer(3, 1000)
-    errors = []
-    acq = Acquisition(inlet, spec, ring, MODEL, ("clocksync",), 10.0, on_error=errors.append)
+    ring = acq.ring
     acq.start()
     try:
         assert outlet.wait_for_consumers(10.0)
         _push(outlet, 0, 40, 4, sfreq, pylsl.local_clock())
-        _wait_for(lambda: acq.samples_received == 40, what="40 samples")
+        wait_for(lambda: acq.samples_received == 40, what="40 samples")
         block = ring.read()
         idx = np.arange(40, dtype=np.float64)
         np.testing.assert_allclose(block.data[:, 0], idx * 1e6, rtol=1e-6)  # Fp1 in volts

@@ -11,7 +11,7 @@ import pylsl
 import pytest
 import torch
 
-from beira_rt.engine import ChannelMismatchError, Engine, EngineError, SourceNotFoundError, SourceQuery
+from beira_rt.engine import ChannelMismatchError, Engine, EngineError, SourceNotFoundError, StreamQuery
 from tests.conftest import unique_name
 from tests.engine._harness import EngineRun, match, offline, start_source, wait_for
 from tests.engine.conftest import STREAM_LABELS, STREAM_PICKS, eeg, make_bundle
@@ -150,7 +150,7 @@ def test_stream_without_the_bundle_channels_is_refused(live_cfg):
 
     outlet = eeg_outlet(name, sid, STREAM_LABELS, 500.0)
     try:
-        engine = Engine(bundle, live_cfg, SourceQuery(name=name))
+        engine = Engine(bundle, live_cfg, StreamQuery(name=name))
         with pytest.raises(ChannelMismatchError, match=r"lacks 2 of the model's 4 channels: T7, T8"):
             engine.start()
         engine.stop()
@@ -165,7 +165,7 @@ def test_missing_stream_lists_the_streams_found(tiny_bundle, live_cfg):
     outlet = eeg_outlet(name, sid, STREAM_LABELS, 500.0)
     try:
         engine = Engine(
-            tiny_bundle, dataclasses.replace(live_cfg, resolve_timeout=1.0), SourceQuery(name="absent")
+            tiny_bundle, dataclasses.replace(live_cfg, resolve_timeout=1.0), StreamQuery(name="absent")
         )
         with pytest.raises(SourceNotFoundError, match=name):
             engine.start()
@@ -175,13 +175,13 @@ def test_missing_stream_lists_the_streams_found(tiny_bundle, live_cfg):
 
 def test_lookahead_longer_than_the_window_is_refused(tiny_bundle, live_cfg):
     with pytest.raises(EngineError, match=r"look-ahead of 0.5 s is 50 model-rate samples.*only 32"):
-        Engine(tiny_bundle, dataclasses.replace(live_cfg, lookahead=0.5), SourceQuery(name="x"))
+        Engine(tiny_bundle, dataclasses.replace(live_cfg, lookahead=0.5), StreamQuery(name="x"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_refused(tiny_bundle, live_cfg):
     with pytest.raises(EngineError, match="no CUDA device"):
-        Engine(tiny_bundle, dataclasses.replace(live_cfg, device="cuda"), SourceQuery(name="x"))
+        Engine(tiny_bundle, dataclasses.replace(live_cfg, device="cuda"), StreamQuery(name="x"))
 
 
 @pytest.mark.cuda

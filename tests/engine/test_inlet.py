@@ -6,20 +6,31 @@ import numpy as np
 import pylsl
 import pytest
 
-from beira_rt.engine.inlet import (
+from beira_rt.engine.source import (
     ChannelMismatchError,
-    SourceNotFoundError,
-    SourceQuery,
+    EegReader,
     UnsupportedStreamError,
     check_compatible,
-    connect,
     map_channels,
-    resolve_source,
 )
+from beira_rt.lsl import SourceNotFoundError, StreamQuery
+from beira_rt.lsl import resolve_stream as resolve_source
 from tests.conftest import unique_name
 from tests.engine._streams import eeg_outlet
 
 MODEL = ("Fp1", "Cz", "O2")
+
+
+def connect(sid, model=MODEL, first=None):
+    """Connect the engine's reader to the stream ``sid`` (checked against ``first``), then let go."""
+    reader = EegReader(StreamQuery(source_id=sid), model, ("clocksync",), 10.0)
+    try:
+        reader.connect(5.0)
+    finally:
+        reader.stop()
+    if first is not None:
+        check_compatible(first, reader.spec)
+    return reader.spec
 
 
 def test_map_channels_case_order_and_extras():
@@ -43,7 +54,7 @@ def test_map_channels_refuses_ambiguous_labels():
 
 def test_query_needs_something_to_match():
     with pytest.raises(ValueError, match="name, type or source id"):
-        SourceQuery()
+        StreamQuery()
 
 
 def test_resolve_by_name_type_and_source_id():
@@ -51,9 +62,9 @@ def test_resolve_by_name_type_and_source_id():
     outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
     try:
         for query in (
-            SourceQuery(name=name),
-            SourceQuery(source_id=sid),
-            SourceQuery(name=name, stype="EEG"),
+            StreamQuery(name=name),
+            StreamQuery(source_id=sid),
+            StreamQuery(name=name, stype="EEG"),
         ):
             info = resolve_source(query, timeout=5.0)
             assert info.source_id() == sid and info.name() == name
@@ -66,12 +77,12 @@ def test_missing_stream_error_lists_the_streams_found():
     outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
     try:
         with pytest.raises(SourceNotFoundError) as err:
-            resolve_source(SourceQuery(name="no-such-stream"), timeout=1.0)
+            resolve_source(StreamQuery(name="no-such-stream"), timeout=1.0)
         msg = str(err.value)
-        assert "name='no-such-stream'" in msg
+        assert "name 'no-such-stream'" in msg
         assert name in msg and sid in msg and "500 Hz" in msg  # the stream that does exist
         with pytest.raises(SourceNotFoundError, match=name):  # right name, wrong type
-            resolve_source(SourceQuery(name=name, stype="Markers"), timeout=1.0)
+            resolve_source(StreamQuery(name=name, stype="Markers"), timeout=1.0)
     finally:
         del outlet
 
@@ -80,13 +91,11 @@ def test_connect_checks_channels_and_rate():
     name, sid = unique_name()
     outlet = eeg_outlet(name, sid, ["ecg", "O2", "cz", "FP1"], 1000.0)
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
-        inlet, spec = connect(info, MODEL, ("clocksync",), 10.0, 5.0)
+        spec = connect(sid)
         np.testing.assert_array_equal(spec.picks, [3, 2, 1])
         assert spec.sfreq == 1000.0 and spec.labels == ("ecg", "O2", "cz", "FP1")
-        inlet.close_stream()
         with pytest.raises(ChannelMismatchError, match="lacks 1 of the model's 4 channels: Pz"):
-            connect(info, (*MODEL, "Pz"), ("clocksync",), 10.0, 5.0)
+            connect(sid, (*MODEL, "Pz"))
     finally:
         del outlet
 
@@ -96,9 +105,8 @@ def test_connect_refuses_unsupported_rates(sfreq):
     name, sid = unique_name()
     outlet = eeg_outlet(name, sid, list(MODEL), sfreq)
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
         with pytest.raises(UnsupportedStreamError, match="between 250 and 5000 Hz"):
-            connect(info, MODEL, (), 10.0, 5.0)
+            connect(sid)
     finally:
         del outlet
 
@@ -107,9 +115,8 @@ def test_stream_without_labels_is_refused():
     name, sid = unique_name()
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 3, 500.0, "float32", sid))
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
         with pytest.raises(ChannelMismatchError, match="no channel labels"):
-            connect(info, MODEL, (), 10.0, 5.0)
+            connect(sid)
     finally:
         del outlet
 
@@ -118,24 +125,19 @@ def test_returning_stream_with_other_channels_is_refused():
     name, sid = unique_name()
     first = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "EOG"], 500.0)
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
-        inlet, spec1 = connect(info, MODEL, (), 10.0, 5.0)
-        inlet.close_stream()
+        spec1 = connect(sid)
     finally:
         del first
     second = eeg_outlet(name, sid, ["O2", "fp1", "CZ", "eog"], 500.0)  # same set, other order / case
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
-        inlet, spec2 = connect(info, MODEL, (), 10.0, 5.0, first=spec1)
+        spec2 = connect(sid, first=spec1)
         np.testing.assert_array_equal(spec2.picks, [1, 2, 0])
-        inlet.close_stream()
     finally:
         del second
     third = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "ECG"], 500.0)  # model channels there, set differs
     try:
-        info = resolve_source(SourceQuery(source_id=sid), timeout=5.0)
         with pytest.raises(ChannelMismatchError, match=r"different channel set .*missing: eog; new: ecg"):
-            connect(info, MODEL, (), 10.0, 5.0, first=spec1)
+            connect(sid, first=spec1)
     finally:
         del third
     spec_fast = spec1.__class__(**{**spec1.__dict__, "sfreq": 1000.0})

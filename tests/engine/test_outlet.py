@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pylsl
 
-from beira_rt.engine.outlet import QUALITY_LABEL, PredictionOutlet, StatusOutlet, roi_columns
+from beira_rt.engine.outlet import PredictionOutlet, StatusOutlet
+from beira_rt.lsl import QUALITY_LABEL, roi_columns
 from tests.conftest import unique_name
 
 ROIS = ("Left Putamen", "Right Putamen", "Left Caudate")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from beira_rt.config import ModelConfig
+from beira_rt.engine.device_window import DeviceWindow
 from beira_rt.engine.stem import StemCache
-from beira_rt.engine.window import DeviceWindow
 from beira_rt.models import BEIRA
 from tests.engine.conftest import TINY_MODEL
 

@@ -13,13 +13,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from beira_rt.config import LiveConfig
 from beira_rt.replay.amplifier import AmplifierSimulator
 from offline.synthetic.eeg import CWL_AUX_CHANNELS, CWL_EEG_CHANNELS
 from tests.conftest import unique_name
-from tests.engine.conftest import eeg, make_bundle
+from tests.engine.conftest import bundle_fixtures, eeg
 
 CWL_EEG, AUX = CWL_EEG_CHANNELS, CWL_AUX_CHANNELS
 #: The source's channel order: every channel, shuffled (seeded).
@@ -28,23 +27,8 @@ SHUFFLED = [*np.random.default_rng(11).permutation([*CWL_EEG, *AUX]).tolist()]
 PICKS = [SHUFFLED.index(ch) for ch in CWL_EEG]
 
 
-@pytest.fixture
-def cwl_bundle_path(tmp_path):
-    """A tiny BEIRA on the 30 CWL EEG channels, written with the real bundle writer."""
-    from beira_rt.bundle import save_bundle
-
-    path = tmp_path / "cwl-tiny.beira"
-    save_bundle(make_bundle(ch_names=CWL_EEG, lookahead=0.1), path)
-    return path
-
-
-@pytest.fixture
-def cwl_bundle(cwl_bundle_path):
-    """That bundle read back with the real loader."""
-    from beira_rt.bundle import load_bundle
-
-    torch.set_num_threads(1)
-    return load_bundle(cwl_bundle_path)
+# a tiny BEIRA on the 30 CWL EEG channels: ``cwl_bundle_path`` (the file) and ``cwl_bundle``
+cwl_bundle_path, cwl_bundle = bundle_fixtures("cwl_bundle", ch_names=CWL_EEG, lookahead=0.1)
 
 
 @pytest.fixture

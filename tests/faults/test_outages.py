@@ -92,13 +92,18 @@ def test_flat_and_railed_channels_are_named_and_repaired(cwl_bundle, fault_live,
     assert np.all(np.abs(during - before.mean(axis=0)) < 3 * spread + 1e-6)
 
 
+def _until_lost(bundle, live, first, worker_threads):
+    """An engine on ``first`` until that source has ended and the engine waits for it to return."""
+    run = EngineRun(bundle, live, first.source_id, worker_threads)
+    wait_for(first.finished.is_set, timeout=30, what="the first source finishing")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
+    return first, run
+
+
 def test_a_restarted_source_with_reordered_channels_is_bridged(
     cwl_bundle, fault_live, amplifier, worker_threads
 ):
-    first = amplifier(seconds=5.0, seed=9)
-    run = EngineRun(cwl_bundle, fault_live, first.source_id, worker_threads)
-    wait_for(first.finished.is_set, timeout=30, what="the first source finishing")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
+    first, run = _until_lost(cwl_bundle, fault_live, amplifier(seconds=5.0, seed=9), worker_threads)
     time.sleep(1.5)
     labels = SHUFFLED[::-1]  # the same channels in another order, a new outlet (new uid)
     second = amplifier(
@@ -127,10 +132,7 @@ def test_a_returning_stream_without_a_model_channel_is_refused_by_name(
     cwl_bundle, fault_live, amplifier, worker_threads, caplog
 ):
     caplog.set_level(logging.ERROR, logger="beira_rt")
-    first = amplifier(seconds=3.0, seed=11)
-    run = EngineRun(cwl_bundle, fault_live, first.source_id, worker_threads)
-    wait_for(first.finished.is_set, timeout=30, what="the first source finishing")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
+    first, run = _until_lost(cwl_bundle, fault_live, amplifier(seconds=3.0, seed=11), worker_threads)
     n_before = len(run.pred.stamps)
     labels = [ch for ch in SHUFFLED if ch != "Pz"]
     data = recording(4.0, seed=12)[:, : len(labels)]
@@ -145,10 +147,7 @@ def test_a_returning_stream_without_a_model_channel_is_refused_by_name(
 def test_a_source_restarted_on_another_clock_starts_a_new_time_base(
     cwl_bundle, fault_live, amplifier, worker_threads
 ):
-    first = amplifier(seconds=4.0, seed=13)
-    run = EngineRun(cwl_bundle, fault_live, first.source_id, worker_threads)
-    wait_for(first.finished.is_set, timeout=30, what="the first source finishing")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the loss")
+    first, run = _until_lost(cwl_bundle, fault_live, amplifier(seconds=4.0, seed=13), worker_threads)
     n_first = len(run.pred.stamps)
     # the app comes back on another host whose clock is 100 s behind this one
     second = amplifier(seconds=4.0, clock_offset=-100.0, name=first.name, source_id=first.source_id, seed=14)

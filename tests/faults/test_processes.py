@@ -123,10 +123,10 @@ def test_the_dashboard_dying_leaves_the_engine_running(cwl_bundle_path, amplifie
 
 
 def test_no_consumer_then_a_late_one(cwl_bundle, fault_live, amplifier, worker_threads):
-    from beira_rt.engine import Engine, SourceQuery
+    from beira_rt.engine import Engine, StreamQuery
 
     amp = amplifier(seconds=10.0, seed=22)
-    engine = Engine(cwl_bundle, fault_live, SourceQuery(source_id=amp.source_id))
+    engine = Engine(cwl_bundle, fault_live, StreamQuery(source_id=amp.source_id))
     engine.start()
     try:
         wait_for(lambda: engine.stats.updates >= 40, timeout=30, what="updates with nobody listening")

@@ -26,7 +26,7 @@ def test_looped_replay_reaches_a_pylsl_inlet_whole(tmp_path, stream_ids, players
     eeg = drains(sid, 3000)
     mark = drains(f"{sid}-markers", 9)
     player.start(duration=3.0)
-    assert player.join(timeout=60)
+    assert player.wait(timeout=60)
     eeg.thread.join(60)
     mark.thread.join(60)
 
@@ -70,7 +70,7 @@ def test_mne_lsl_stream_sees_names_units_and_every_sample(tmp_path, stream_ids, 
         # microvolts: mne-lsl reads the unit and keeps the 1e-6 scale
         assert [ch["unit_mul"] for ch in stream.info["chs"][:5]] == [-6] * 5
         player.start(duration=2.0)
-        assert player.join(timeout=60)
+        assert player.wait(timeout=60)
         for _ in range(600):  # the acquisition thread pulls every 5 ms; wait for the last sample
             data, stamps = stream.get_data()
             if data[-1, -1] == 1999:
@@ -102,7 +102,7 @@ def test_truth_rows_carry_the_stamp_of_their_eeg_time(stream_ids, players, drain
     eeg = drains(sid, 2000)
     truth = drains(f"{sid}-truth", 200)
     player.start(duration=2.0)
-    assert player.join(timeout=60)
+    assert player.wait(timeout=60)
     eeg.thread.join(60)
     truth.thread.join(60)
 
@@ -146,7 +146,7 @@ def test_a_replay_too_fast_for_single_sample_chunks_catches_up_without_loss(stre
     player.open()
     eeg = drains(sid, 20000)
     player.start(duration=20.0)
-    assert player.join(timeout=60)
+    assert player.wait(timeout=60)
     eeg.thread.join(60)
     stats = player.stats
     assert stats.samples_pushed == 20000
@@ -202,7 +202,7 @@ def test_stop_ends_an_endless_replay(stream_ids, players):
     with player:
         player.start()
         while player.stats.loops < 2:
-            player.join(timeout=0.01)
+            player.wait(timeout=0.01)
         assert player.running
     assert not player.running
     stats = player.stats
@@ -220,7 +220,7 @@ def test_an_error_in_the_streaming_thread_reaches_the_caller(tmp_path, stream_id
     try:
         player.start()
         with pytest.raises(ReplayError, match="could not read samples"):
-            player.join(timeout=30)
+            player.wait(timeout=30)
         assert isinstance(player.error, ReplayError)
         with pytest.raises(ReplayError, match="could not read samples"):
             player.stop()
@@ -258,7 +258,7 @@ def test_simulated_outages_lose_their_samples_and_keep_the_clock(tmp_path, strea
     player = players(path, name, sid, speed=4.0, loop=True, index_channel=True, outage=(0.5, 0.1)).open()
     eeg = drains(sid, 1700)
     player.start(duration=2.0)
-    assert player.join(timeout=60)
+    assert player.wait(timeout=60)
     eeg.thread.join(60)
     data, stamps = eeg.arrays()
     k = np.arange(2000)

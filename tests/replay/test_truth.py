@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import numpy as np
 import pytest
 
-from beira_rt.config import BeiraConfig
-from beira_rt.replay import ReplayError, TruthSeries, load_recording, read_truth_tsv, truth_from_cwl
+from beira_rt.replay import ReplayError, TruthSeries, load_recording, read_truth_tsv
 from tests.replay._recordings import make_raw, write_volume_tsv
 
 ROIS = ("Left Putamen", "Right Putamen")
@@ -124,9 +122,3 @@ def test_missing_tsv(tmp_path, rec):
 def test_truth_shape_is_checked():
     with pytest.raises(ReplayError, match=r"shape \(n_times, 2\)"):
         TruthSeries(values=np.zeros((10, 3), np.float32), sfreq=100.0, rois=ROIS, bold_delay=6.0)
-
-
-def test_cwl_folder_without_the_trainer_loader_says_what_to_do(tmp_path, rec, monkeypatch):
-    monkeypatch.setitem(sys.modules, "offline.loader", None)  # the loader cannot be imported
-    with pytest.raises(ReplayError, match=r"needs the trainer's loader .* give the ROI series as a TSV"):
-        truth_from_cwl(tmp_path, rec, BeiraConfig())

@@ -1,8 +1,9 @@
-"""The truth of a CWL subject folder, through the trainer's loader, on a synthetic subject.
+"""The truth of a CWL subject folder (``beira-train truth`` -> TSV -> ``beira-replay --truth``).
 
 The synthetic subject is written by the project's generator (EEGLAB .set, NIfTI, motion,
 atlas); the truth must be exactly the loader's model-rate BOLD shifted by ``bold_delay`` --
 the target the trainer fits -- and it must reach a consumer with the stamps of its EEG times.
+The runtime never imports the trainer: the trainer writes the TSV, the replay reads it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ import numpy as np
 import pytest
 
 from beira_rt.config import BeiraConfig
-from beira_rt.replay import ReplayError, load_recording, read_truth_tsv, truth_from_cwl
+from beira_rt.replay import load_recording, read_truth_tsv
 
 SCRIPT = Path(sys.executable).parent / "beira-replay"
+TRAIN = Path(sys.executable).parent / "beira-train"
+
+
+def truth_from_cwl(subject_dir, rec, cfg, atlas=None, atlas_labels=None, tsv=None):
+    """The trainer writes the aligned truth TSV of the folder; the replay reads it for ``rec``."""
+    from offline.truth import cwl_truth, write_truth_tsv
+
+    tsv = tsv or Path(subject_dir).parent / f"{Path(subject_dir).name}-truth.tsv"
+    write_truth_tsv(tsv, *cwl_truth(subject_dir, cfg, atlas, atlas_labels))
+    return read_truth_tsv(tsv, rec, sfreq=cfg.preprocessing.sfreq, bold_delay=0.0, volume_marker="mri")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +51,7 @@ def test_cwl_truth_is_the_loaders_bold_shifted_by_the_delay(subject, loaded):
     cfg = BeiraConfig()
     rec = load_recording(subject.paths.eeg)
     truth = truth_from_cwl(subject.data_dir / "trio1", rec, cfg, subject.atlas, subject.atlas_labels)
-    assert truth.rois == cfg.data.rois and truth.sfreq == 100.0 and truth.bold_delay == 6.0
+    assert truth.rois == cfg.data.rois and truth.sfreq == 100.0
     assert truth.values.shape == (3000, 8)
     shift = 600  # 6 s at 100 Hz
     np.testing.assert_allclose(truth.values[: 3000 - shift], loaded.bold.T[shift:], rtol=1e-6, equal_nan=True)
@@ -60,29 +71,33 @@ def test_a_volume_tsv_gives_the_same_truth_as_the_loader(subject, loaded, tmp_pa
     np.testing.assert_allclose(from_tsv.values, from_cwl.values, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
-def test_cwl_truth_refuses_another_recording(subject):
-    from tests.replay._recordings import make_raw
+def test_the_replay_refuses_a_folder_and_names_the_command(subject, capsys):
+    from beira_rt.cli.replay import main
 
-    other = load_recording(make_raw(seconds=5.0))
-    with pytest.raises(ReplayError, match=r"has 30000 samples at 1000 Hz but <in-memory Raw> has 5000"):
-        truth_from_cwl(subject.data_dir / "trio1", other, BeiraConfig(), subject.atlas, subject.atlas_labels)
+    assert main([str(subject.paths.eeg), "--truth", str(subject.data_dir / "trio1")]) == 1
+    assert "beira-train truth" in capsys.readouterr().err
 
 
 def test_cwl_truth_reports_a_missing_file(tmp_path):
-    from tests.replay._recordings import make_raw
+    from offline.loader import DataError
 
-    with pytest.raises(
-        ReplayError, match=r"could not read the truth from the CWL subject folder .*does not exist"
-    ):
-        truth_from_cwl(tmp_path / "trio9", load_recording(make_raw()), BeiraConfig())
+    with pytest.raises(DataError, match="does not exist"):
+        truth_from_cwl(tmp_path / "trio9", None, BeiraConfig())
 
 
 @pytest.mark.slow
-def test_cli_streams_the_cwl_truth(subject, loaded, stream_ids, drains):
+def test_cli_streams_the_cwl_truth(subject, loaded, stream_ids, drains, tmp_path):
     name, sid = stream_ids
+    tsv = tmp_path / "truth.tsv"
+    made = subprocess.run(
+        [str(TRAIN), "truth", str(subject.data_dir / "trio1"), "--out", str(tsv),
+         "--atlas", str(subject.atlas), "--atlas-labels", str(subject.atlas_labels)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "8 ROIs x 3000 rows at 100 Hz" in made.stdout
     proc = subprocess.Popen(
-        [str(SCRIPT), str(subject.paths.eeg), "--truth", str(subject.data_dir / "trio1"),
-         "--atlas", str(subject.atlas), "--atlas-labels", str(subject.atlas_labels),
+        [str(SCRIPT), str(subject.paths.eeg), "--truth", str(tsv),
          "--name", name, "--source-id", sid, "--speed", "20", "--duration", "10", "--wait-consumer", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -19,8 +19,9 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from beira_rt.config import DashboardConfig
 from beira_rt.dashboard.panel import ENGINE_KEYS, StatusPanel, description_rows, engine_rows, stream_text
-from beira_rt.dashboard.streams import StatusReader, StreamReader, StreamSelector
+from beira_rt.dashboard.streams import DisplayReader, StatusReader
 from beira_rt.dashboard.widgets import LEFT_COLOR, RIGHT_COLOR, TRUTH_COLOR, EegView, RoiGrid
+from beira_rt.lsl import EEG_TYPE, TRUTH_TYPE, StreamQuery, StreamReader, status_name, truth_name
 
 __all__ = ["BOLD_WINDOWS", "EEG_WINDOWS", "ROLES", "Dashboard", "DashboardSources"]
 
@@ -42,20 +43,20 @@ class DashboardSources:
 
     Attributes
     ----------
-    predictions : StreamSelector
+    predictions : StreamQuery
         The engine's prediction stream (type ``sBOLD``).
-    status : StreamSelector | None
+    status : StreamQuery | None
         The engine's status stream (type ``BEIRAStatus``).
-    eeg : StreamSelector | None
+    eeg : StreamQuery | None
         An EEG stream.
-    truth : StreamSelector | None
+    truth : StreamQuery | None
         A truth stream (type ``sBOLDTruth``, e.g. from ``beira-replay``).
     """
 
-    predictions: StreamSelector
-    status: StreamSelector | None = None
-    eeg: StreamSelector | None = None
-    truth: StreamSelector | None = None
+    predictions: StreamQuery
+    status: StreamQuery | None = None
+    eeg: StreamQuery | None = None
+    truth: StreamQuery | None = None
 
     @classmethod
     def from_names(
@@ -80,12 +81,12 @@ class DashboardSources:
             Name of the status stream; None = ``<predictions>-status``.
         """
         return cls(
-            predictions=StreamSelector("name", predictions),
-            status=StreamSelector("name", status or f"{predictions}-status"),
-            eeg=StreamSelector("name", eeg) if eeg else StreamSelector("type", "EEG"),
-            truth=StreamSelector("name", truth or f"{eeg}-truth")
+            predictions=StreamQuery(name=predictions),
+            status=StreamQuery(name=status or status_name(predictions)),
+            eeg=StreamQuery(name=eeg) if eeg else StreamQuery(stype=EEG_TYPE),
+            truth=StreamQuery(name=truth or truth_name(eeg))
             if (truth or eeg)
-            else StreamSelector("type", "sBOLDTruth"),
+            else StreamQuery(stype=TRUTH_TYPE),
         )
 
 
@@ -141,14 +142,14 @@ class Dashboard(QtWidgets.QMainWindow):
         self.readers: dict[str, StreamReader] = {}
         stale = self.cfg.stale_seconds
         if sources.eeg is not None:
-            self.readers["eeg"] = StreamReader(
+            self.readers["eeg"] = DisplayReader(
                 "eeg", sources.eeg, max(self.eeg_windows), stale_seconds=stale, dejitter=True
             )
-        self.readers["predictions"] = StreamReader(
+        self.readers["predictions"] = DisplayReader(
             "predictions", sources.predictions, max(self.bold_windows), stale_seconds=stale
         )
         if sources.truth is not None:
-            self.readers["truth"] = StreamReader(
+            self.readers["truth"] = DisplayReader(
                 "truth", sources.truth, max(self.bold_windows), stale_seconds=stale
             )
         if sources.status is not None:
@@ -330,7 +331,7 @@ class Dashboard(QtWidgets.QMainWindow):
             snap = eeg.snapshot(self.eeg_window, chosen) if chosen else None
             title = f"EEG · {meta.name} · {meta.sfreq:g} Hz" if meta is not None else "EEG"
             if eeg.state != "connected":
-                title += f" · {eeg.state} ({eeg.selector.describe()})"
+                title += f" · {eeg.state} ({eeg.query.describe()})"
             self.eeg_view.draw(snap, chosen, now, self.eeg_window, title)
         pred, truth = self.readers["predictions"], self.readers.get("truth")
         if pred.meta is not None:
@@ -392,7 +393,7 @@ class Dashboard(QtWidgets.QMainWindow):
                 reader.n_gaps if role != "status" else None,
             )
             if state == "waiting":
-                text = f"waiting for {reader.selector.describe()}"
+                text = f"waiting for {reader.query.describe()}"
             self.panel.set_text(key, text, state)
         fps = f"{self.measured_fps:.0f} fps · " if math.isfinite(self.measured_fps) else ""
         self.panel.set_text(

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from beira_rt.models import BEIRA
-from beira_rt.models.windows import shared_levels, window_columns
+from beira_rt.models.shared_windows import shared_levels, window_columns
 
 from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
 

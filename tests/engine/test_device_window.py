@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from beira_rt.engine.window import DeviceWindow
+from beira_rt.engine.device_window import DeviceWindow
 
 
 def test_view_is_the_last_w_samples_for_any_chunking():

@@ -1,16 +1,22 @@
-"""A preallocated, bounded ring buffer of samples and their timestamps.
+"""A preallocated, bounded ring of samples, their timestamps and arrival times.
 
-One writer (the acquisition thread) appends chunks; one reader (the
-processing thread) takes everything written since its last read. Samples and
-timestamps live side by side in preallocated arrays; a write copies the chunk
-into place (at most two slice copies, never a roll of the whole buffer). A
-lock guards every update and every read.
+One writer (a :class:`~beira_rt.lsl.reader.StreamReader` thread) appends chunks.
+Readers take either
 
-When the writer overtakes data the reader has not read yet, the oldest unread
-samples are lost: this is counted (``overflows``, ``lost_samples``) and the
-next read reports it, so that the reader can treat it as a discontinuity.
-The writer can also mark a discontinuity of its own (a new connection) with
-:meth:`RingBuffer.mark_break`.
+- everything written since the previous :meth:`SampleRing.read` (one consuming
+  reader: the engine's processing thread), with overflows and breaks reported; or
+- a copy of the newest samples, :meth:`SampleRing.snapshot` (any number of
+  readers: the dashboard's GUI thread), which consumes nothing.
+
+Samples and timestamps live side by side in preallocated arrays; a write copies
+the chunk into place (at most two slice copies, never a roll). A lock guards
+every update and every read; nothing allocates on the writer's side.
+
+When the writer overtakes data the consuming reader has not read yet, the
+oldest unread samples are lost: this is counted (``overflows``,
+``lost_samples``) and the next read reports it, so that the reader can treat it
+as a discontinuity. The writer can also mark a discontinuity of its own (a new
+connection) with :meth:`SampleRing.mark_break`.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Block", "RingBuffer"]
+__all__ = ["Block", "SampleRing", "Snapshot"]
 
 
 @dataclass(frozen=True)
@@ -59,24 +65,55 @@ class Block:
         return int(self.stamps.shape[0])
 
 
-class RingBuffer:
-    """Bounded single-writer / single-reader ring buffer with timestamps.
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of the newest samples of a stream, oldest first.
+
+    Attributes
+    ----------
+    stamps : ndarray, shape (n_samples,)
+        LSL timestamps in seconds, float64.
+    data : ndarray, shape (n_samples, n_channels)
+        The samples, in the ring's dtype.
+    n_written : int
+        Samples written to the ring since it was made (the newest sample has
+        index ``n_written - 1``), to tell whether anything new arrived.
+    """
+
+    stamps: np.ndarray
+    data: np.ndarray
+    n_written: int
+
+    def __len__(self) -> int:
+        return int(self.stamps.shape[0])
+
+    def since(self, t_min: float) -> Snapshot:
+        """The samples stamped at or after ``t_min`` (s); a view, not a copy."""
+        if self.stamps.size < 2 or bool(np.all(self.stamps[1:] >= self.stamps[:-1])):
+            start = int(np.searchsorted(self.stamps, t_min, side="left"))
+            return Snapshot(self.stamps[start:], self.data[start:], self.n_written)
+        keep = self.stamps >= t_min
+        return Snapshot(self.stamps[keep], self.data[keep], self.n_written)
+
+
+class SampleRing:
+    """Bounded ring of multichannel samples with timestamps: one writer, readers as above.
 
     Parameters
     ----------
+    capacity : int
+        Samples kept (e.g. ``buffer_seconds * sfreq``); older ones are overwritten.
     n_channels : int
         Channels per sample.
-    capacity : int
-        Samples kept (e.g. ``buffer_seconds * sfreq``).
     dtype : numpy dtype
-        Sample type (float64 by default).
+        Sample type (float64 by default; the dashboard keeps float32).
     """
 
-    def __init__(self, n_channels: int, capacity: int, dtype: np.dtype | type = np.float64) -> None:
-        if int(n_channels) < 1:
-            raise ValueError(f"a ring buffer needs at least one channel, got n_channels={n_channels}.")
+    def __init__(self, capacity: int, n_channels: int, dtype: np.dtype | type = np.float64) -> None:
         if int(capacity) < 1:
-            raise ValueError(f"a ring buffer needs a capacity of at least one sample, got {capacity}.")
+            raise ValueError(f"a sample ring needs a capacity of at least 1 sample; got {capacity}.")
+        if int(n_channels) < 1:
+            raise ValueError(f"a sample ring needs at least 1 channel; got {n_channels}.")
         self.n_channels = int(n_channels)
         self.capacity = int(capacity)
         self._data = np.zeros((self.capacity, self.n_channels), dtype=dtype)
@@ -106,8 +143,8 @@ class RingBuffer:
         stamps = np.asarray(stamps, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != self.n_channels or stamps.shape != (data.shape[0],):
             raise ValueError(
-                f"a chunk must be an array of shape (n_samples, {self.n_channels}) with one timestamp "
-                f"per sample; got data {data.shape} and stamps {stamps.shape}."
+                f"a chunk must be an array of shape (n_samples, {self.n_channels}) with one timestamp per "
+                f"sample; got data {data.shape} and stamps {stamps.shape}."
             )
         n = data.shape[0]
         if n == 0:
@@ -143,9 +180,32 @@ class RingBuffer:
 
     @property
     def n_written(self) -> int:
-        """Samples written since the buffer was made."""
+        """Samples written since the ring was made (also those already overwritten)."""
         with self._lock:
             return self._written
+
+    def __len__(self) -> int:
+        """Samples held (at most the capacity)."""
+        with self._lock:
+            return min(self._written, self.capacity)
+
+    def snapshot(self, n_last: int | None = None, channels: np.ndarray | list[int] | None = None) -> Snapshot:
+        """Copy the newest samples in time order, consuming nothing.
+
+        Parameters
+        ----------
+        n_last : int | None
+            At most this many of the newest samples; ``None`` = all that are held.
+        channels : sequence of int | None
+            Channel indices to copy; ``None`` = all.
+        """
+        with self._lock:
+            held = min(self._written, self.capacity)
+            n = held if n_last is None else max(0, min(int(n_last), held))
+            idx = (self._written - n + np.arange(n)) % self.capacity
+            stamps = self._stamps[idx]
+            data = self._data[idx] if channels is None else self._data[np.ix_(idx, np.asarray(channels))]
+            return Snapshot(stamps, data, self._written)
 
     def read(self) -> Block:
         """Take every sample written since the last read.

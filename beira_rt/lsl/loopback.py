@@ -1,4 +1,4 @@
-"""Small LSL helpers shared by the engine, the replay tool, the dashboard and the tests."""
+"""The loopback LSL configuration of the tests, benchmarks and demo (one machine, one session)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@
 4. runs every good raw sample through the stateful
    :class:`~beira_rt.preprocessing.CausalPreprocessor`, normalises the
    model-rate output and appends it to the device-resident
-   :class:`~beira_rt.engine.window.DeviceWindow`;
+   :class:`~beira_rt.engine.device_window.DeviceWindow`;
 5. **bridges** a missing span (a gap, a NaN run, an outage with or without
    a reconnection) of up to ``max_bridge`` seconds when the data return: the
    missing model-rate samples are filled (``bridge``: ``repeat`` the newest
@@ -35,12 +35,12 @@ from collections import deque
 import numpy as np
 
 from beira_rt._logging import logger
+from beira_rt.lsl import Block
 
 from .channels import ChannelMonitor
-from .ringbuffer import Block
+from .device_window import DeviceWindow
 from .stats import EngineStats
 from .timing import DEFAULT_TOLERANCE, ClockEvent, StreamClock
-from .window import DeviceWindow
 
 __all__ = ["BRIDGES", "LivePipeline"]
 

@@ -1,31 +1,19 @@
-"""Typed, validated configuration shared by the trainer, the engine and the replay tool.
+"""The sections of a beira-rt configuration and their defaults (validated by :mod:`.validate`).
 
-A configuration is a tree of frozen dataclasses. YAML is read with
-``yaml.safe_load`` and converted with :func:`from_dict`, which rejects unknown
-keys, wrong types and out-of-range values with a message that names the key
-path (``model.strides[1]``) and what is allowed.
-
-Each field may carry constraints in its metadata, built with :func:`spec`:
-``ge`` / ``gt`` / ``le`` / ``lt`` bounds, a tuple of allowed ``choices``, and a
-one-line ``doc``. Sections own their own fields: to add an option, add a field
-to the section dataclass with a default, and document it in
-``configs/default.yaml``.
+Sections own their own fields: to add an option, add a field to the section
+dataclass with a default (:func:`~beira_rt.config.validate.spec` carries its
+constraints and a one-line doc), and document it in ``configs/default.yaml``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
-from pathlib import Path
-from typing import Any, get_args, get_origin
+from dataclasses import dataclass, field
 
-import yaml
+from .validate import ConfigError, spec
 
 __all__ = [
+    "DEFAULT_ROIS",
     "BeiraConfig",
-    "ConfigError",
     "DashboardConfig",
     "DataConfig",
     "LiveConfig",
@@ -33,10 +21,6 @@ __all__ = [
     "PreprocessingConfig",
     "ReplayConfig",
     "TrainingConfig",
-    "from_dict",
-    "load_config",
-    "override",
-    "to_dict",
 ]
 
 #: The 8 target ROIs in Harvard-Oxford spelling (the order of the model outputs).
@@ -50,33 +34,6 @@ DEFAULT_ROIS = (
     "Left Accumbens",
     "Right Accumbens",
 )
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown, of the wrong type or out of range."""
-
-
-def spec(default: Any = dataclasses.MISSING, *, doc: str = "", **constraints: Any) -> Any:
-    """Declare a config field with a default and validation constraints.
-
-    Parameters
-    ----------
-    default : object
-        The default value. Lists are given as tuples (configs are immutable).
-    doc : str
-        One-line description shown in error messages.
-    **constraints
-        Any of ``ge``, ``gt``, ``le``, ``lt`` (numeric bounds, applied to every
-        element of a tuple) and ``choices`` (a tuple of allowed values).
-    """
-    allowed = {"ge", "gt", "le", "lt", "choices", "min_len"}
-    unknown = set(constraints) - allowed
-    if unknown:
-        raise TypeError(f"spec() got unknown constraints {sorted(unknown)}; allowed: {sorted(allowed)}")
-    return field(default=default, metadata={"doc": doc, **constraints})
-
-
-# --------------------------------------------------------------------------- sections
 
 
 @dataclass(frozen=True)
@@ -322,192 +279,3 @@ class BeiraConfig:
     live: LiveConfig = field(default_factory=LiveConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
-
-
-# --------------------------------------------------------------------------- conversion
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in get_args(tp))
-    if origin is tuple:
-        return f"list of {_type_name(get_args(tp)[0])}"
-    if tp is type(None):
-        return "null"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
-    origin = get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise ConfigError(f"{path}: null is not allowed; expected {_type_name(tp)}.")
-        last: ConfigError | None = None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, path, meta)
-            except ConfigError as err:
-                last = err
-        assert last is not None
-        raise last
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}.")
-        (elem_tp, _ellipsis) = get_args(tp)
-        min_len = meta.get("min_len")
-        if min_len is not None and len(value) < min_len:
-            raise ConfigError(f"{path}: expected at least {min_len} entries, got {len(value)}.")
-        return tuple(_convert(v, elem_tp, f"{path}[{i}]", meta) for i, v in enumerate(value))
-    if is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a mapping of options, got {type(value).__name__} {value!r}.")
-        return _build(tp, value, path)
-    # scalars
-    if value is None:
-        raise ConfigError(f"{path}: null is not allowed; expected {_type_name(tp)}.")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {type(value).__name__} {value!r}.")
-    elif tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {type(value).__name__} {value!r}.")
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}.")
-        value = float(value)
-    elif tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {type(value).__name__} {value!r}.")
-    else:  # pragma: no cover - a developer error in a section definition
-        raise TypeError(f"unsupported config type {tp!r} at {path}")
-    _check_constraints(value, path, meta)
-    return value
-
-
-def _check_constraints(value: Any, path: str, meta: typing.Mapping[str, Any]) -> None:
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise ConfigError(f"{path}: {value!r} is not allowed; choose one of {allowed}.")
-    bounds = (
-        ("ge", ">=", lambda a, b: a >= b),
-        ("gt", ">", lambda a, b: a > b),
-        ("le", "<=", lambda a, b: a <= b),
-        ("lt", "<", lambda a, b: a < b),
-    )
-    for key, word, ok in bounds:
-        if key in meta and not ok(value, meta[key]):
-            raise ConfigError(f"{path}: {value!r} is out of range; it must be {word} {meta[key]}.")
-
-
-def _build(cls: type, data: dict[str, Any], path: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        where = f"{path}." if path else ""
-        raise ConfigError(
-            f"unknown config key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(where + str(k) for k in unknown)}; "
-            f"allowed keys{' in ' + path if path else ''}: {', '.join(sorted(known))}."
-        )
-    kwargs = {}
-    for name, value in data.items():
-        sub = f"{path}.{name}" if path else name
-        kwargs[name] = _convert(value, hints[name], sub, known[name].metadata)
-    return cls(**kwargs)
-
-
-#: Keys earlier versions had, and what replaced them. A config file with one is an error that
-#: says so; a bundle written by an earlier version (its stored config) loads without them.
-RETIRED_KEYS = {
-    ("live", "gap_factor"): "live.gap_tolerance_ms (a tolerance in ms on the de-jittered sample clock, "
-    "not a step between two stamps)",
-}
-
-
-def _drop_retired(data: dict[str, Any], stored: bool) -> dict[str, Any]:
-    out = dict(data)
-    for (section, key), instead in RETIRED_KEYS.items():
-        if isinstance(out.get(section), dict) and key in out[section]:
-            if not stored:
-                raise ConfigError(f"{section}.{key} is no longer a setting; use {instead}.")
-            out[section] = {k: v for k, v in out[section].items() if k != key}
-    return out
-
-
-def from_dict(data: dict[str, Any] | None, *, stored: bool = False) -> BeiraConfig:
-    """Build a validated :class:`BeiraConfig` from a plain mapping (missing keys take defaults).
-
-    Parameters
-    ----------
-    data : dict | None
-        The sections and their keys.
-    stored : bool
-        True for a config stored in a bundle by an earlier version: keys that were retired
-        since (:data:`RETIRED_KEYS`) are dropped instead of refused.
-
-    Raises
-    ------
-    ConfigError
-        On an unknown key, a wrong type or an out-of-range value; the message
-        names the key path.
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}.")
-    return _build(BeiraConfig, _drop_retired(data, stored), "")
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain, YAML/JSON-serialisable form of a config (tuples become lists)."""
-
-    def plain(v: Any) -> Any:
-        if is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in fields(v)}
-        if isinstance(v, tuple | list):
-            return [plain(x) for x in v]
-        return v
-
-    return plain(cfg)
-
-
-def load_config(path: str | Path | None = None) -> BeiraConfig:
-    """Load a YAML config file safely and validate it; ``None`` gives the defaults."""
-    if path is None:
-        return BeiraConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-    try:
-        return from_dict(data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def override(cfg: BeiraConfig, updates: dict[str, Any]) -> BeiraConfig:
-    """Return a copy of ``cfg`` with dotted-key overrides applied and validated.
-
-    ``updates`` maps ``"section.key"`` to a value; ``None`` values are ignored
-    (an unset CLI flag), so CLIs can pass their parsed flags straight through.
-    """
-    data = to_dict(cfg)
-    for dotted, value in updates.items():
-        if value is None:
-            continue
-        section, _, key = dotted.partition(".")
-        if section not in data or not key:
-            raise ConfigError(f"override {dotted!r} does not name a config key (section.key).")
-        data[section][key] = list(value) if isinstance(value, tuple) else value
-    return from_dict(data)

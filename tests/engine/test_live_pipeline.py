@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from beira_rt.config import PreprocessingConfig
-from beira_rt.engine.pipeline import LivePipeline
-from beira_rt.engine.ringbuffer import Block
+from beira_rt.engine.device_window import DeviceWindow
+from beira_rt.engine.live_pipeline import LivePipeline
 from beira_rt.engine.stats import EngineStats
-from beira_rt.engine.window import DeviceWindow
+from beira_rt.lsl import Block
 from beira_rt.preprocessing import CausalPreprocessor, Normalizer, preprocess_recording
 
 W = 32

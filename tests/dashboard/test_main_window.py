@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from beira_rt.config import DEFAULT_ROIS, DashboardConfig
-from beira_rt.dashboard.window import Dashboard, DashboardSources
-from beira_rt.engine.outlet import QUALITY_LABEL
+from beira_rt.dashboard.main_window import Dashboard, DashboardSources
+from beira_rt.lsl import QUALITY_LABEL
 from tests.conftest import unique_name
 from tests.dashboard._outlets import MODEL_HASH, RoiPublisher, StatusPublisher
 
