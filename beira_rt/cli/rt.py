@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dashboard_args(dash)
     add_common_args(dash)
+    from beira_rt.cli.session import add_session_parsers
+
+    add_session_parsers(sub)
     return parser
 
 
@@ -168,6 +171,10 @@ def _stop_dashboard(proc) -> None:
 def _main(args: argparse.Namespace) -> int:
     if args.command == "run":
         return _run(args)
+    from beira_rt.cli.session import COMMANDS, main_session_command
+
+    if args.command in COMMANDS:
+        return main_session_command(args)
     from beira_rt.dashboard.app import main_dashboard
 
     return main_dashboard(args, config_from_args(args))

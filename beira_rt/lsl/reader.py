@@ -175,6 +175,10 @@ class StreamReader:
         assert self.meta is not None
         return self.meta
 
+    def flush(self) -> int:
+        """Drop what the inlet has queued so far (before :meth:`start`); returns how many samples."""
+        return int(self._inlet.flush()) if self._inlet is not None and self._thread is None else 0
+
     def start(self) -> None:
         """Start the thread (once); without :meth:`connect` it waits for the stream."""
         if self._thread is not None:
