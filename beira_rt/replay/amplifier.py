@@ -11,7 +11,10 @@ tests, soak runs and trying a setup without hardware:
 - ``jitter`` (s): each chunk is stamped ``local_clock()`` at its push plus
   a uniform error in ``[-jitter, +jitter]`` (liblsl back-dates the rest of the
   chunk at the nominal rate); ``backward_every`` chunks the stamp is
-  ``backward`` s earlier than that;
+  ``backward`` s earlier than that. With ``stamp_at="schedule"`` the base is
+  the time the push was due instead of the moment it happened: the stamps keep
+  the same jitter whatever delays the simulator's own thread (a loaded test
+  machine), so that a test's "true" times stay the source's;
 - ``chunk_size``: an int, or ``(lo, hi)`` for random sizes;
 - ``rate_error``: the true rate is ``sfreq * (1 + rate_error)`` (the stream
   still declares ``sfreq``);
@@ -60,6 +63,7 @@ class AmplifierSimulator:
     stype: str = "EEG"
     chunk_size: int | tuple[int, int] = 10
     jitter: float = 0.005
+    stamp_at: str = "push"  #: "push" (local_clock() at the push) or "schedule" (when it was due)
     backward_every: int = 0
     backward: float = 0.008
     rate_error: float = 0.0
@@ -75,6 +79,8 @@ class AmplifierSimulator:
     wait_consumer: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.stamp_at not in ("push", "schedule"):
+            raise ValueError(f"stamp_at must be 'push' or 'schedule'; got {self.stamp_at!r}.")
         if self.unit not in _UNIT_SCALE:
             raise ValueError(f"unit must be one of {', '.join(_UNIT_SCALE)}; got {self.unit!r}.")
         if self.data.ndim != 2 or self.data.shape[1] != len(self.labels):
@@ -160,7 +166,8 @@ class AmplifierSimulator:
                 if not keep.any():
                     continue
                 idx = idx[keep]  # a chunk cut by an outage keeps its samples after the outage
-                stamp = pylsl.local_clock() + rng.uniform(-self.jitter, self.jitter) + self.clock_offset
+                base = pylsl.local_clock() if self.stamp_at == "push" else due
+                stamp = base + rng.uniform(-self.jitter, self.jitter) + self.clock_offset
                 n_chunk += 1
                 if self.backward_every and n_chunk % self.backward_every == 0:
                     stamp -= self.backward

@@ -52,7 +52,12 @@ def recording(seconds: float, sfreq: float = 1000.0, seed: int = 0) -> np.ndarra
 
 @pytest.fixture
 def amplifier(worker_threads):
-    """Start an amplifier-like source in a worker thread; it is stopped at the end of the test."""
+    """Start an amplifier-like source in a worker thread; it is stopped at the end of the test.
+
+    Its chunks are stamped when they were due plus the jitter (``stamp_at="schedule"``): a push
+    that a loaded test machine delays must not move the source's stamps, or the test's true
+    times would no longer be the source's (beira-rt cannot know a stamp is late).
+    """
     sources: list[AmplifierSimulator] = []
 
     def start(
@@ -66,7 +71,7 @@ def amplifier(worker_threads):
             name=kw.pop("name", name),
             source_id=kw.pop("source_id", sid),
             duration=seconds,
-            **kw,
+            **{"stamp_at": "schedule", **kw},
         )
         sources.append(amp)
         worker_threads(amp.run, f"amplifier-{amp.name}")
