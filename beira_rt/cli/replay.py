@@ -1,4 +1,4 @@
-"""``beira-replay``: stream a recorded EEG file as real-time LSL streams."""
+"""``beira-replay``: stream a recorded EEG file, or every stream of an XDF file, as real-time LSL streams."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from beira_rt.cli._common import EXIT_FAILURE, add_common_args, config_from_args, run_main
+from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
 
 _EPILOG = """\
 streams:
@@ -31,8 +31,16 @@ the stamps advance 1 / (sfreq * speed) per sample (beira_replay/speed in the des
 For a CWL subject folder, write that file with the trainer first:
   beira-train truth SUBJECT_DIR --out truth.tsv   (then --truth truth.tsv)
 
+XDF files (.xdf, .xdfz; e.g. a session recorded with LabRecorder): every recorded stream (or
+those named by --streams) is published again with its original name, type, channel count and
+format, nominal rate, source id and description (plus desc/beira_replay/source = the file);
+recorded stamp s goes out stamped t0 + (s - first stamp) / speed, once that time has come.
+--name-suffix appends a suffix to every name and source id. Only --speed, --duration and
+--wait-consumer apply to an XDF file.
+
 exit status: 0 after the end of the file, --duration, or a stop by SIGINT / SIGTERM (a summary
-is printed); 1 on bad input (unreadable file, no EEG channel, unknown marker, short truth);
+is printed); 1 on bad input (unreadable file, no EEG channel, unknown marker, short truth,
+not an XDF file, no such stream in it);
 2 on a bad configuration or usage.
 """
 
@@ -43,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Replay a recording (CWL .set, or any file MNE reads) as real-time LSL streams: the EEG, "
             "its annotations as markers, and optionally the ROI BOLD truth, so the engine and the "
-            "dashboard run without an amplifier."
+            "dashboard run without an amplifier. An XDF file (.xdf) replays every stream it recorded."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "path", metavar="PATH", help="recording to replay (.set, .fif, .edf, .bdf, .vhdr, ...)"
+        "path", metavar="PATH", help="recording to replay (.set, .fif, .edf, .bdf, .vhdr, ..., or .xdf)"
     )
     parser.add_argument("--name", help="EEG stream name (default: replay.name, 'beira-replay')")
     parser.add_argument("--source-id", metavar="ID", help="LSL source id (default: NAME@<file name>)")
@@ -94,7 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="S",
-        help="wait up to S seconds for a consumer of the EEG stream before starting",
+        help="wait up to S seconds for a consumer of the EEG stream (XDF: of every replayed stream) "
+        "before starting",
+    )
+    parser.add_argument(
+        "--streams",
+        metavar="NAME,NAME...",
+        help="XDF only: replay only the streams of these names (default: all)",
+    )
+    parser.add_argument(
+        "--name-suffix",
+        metavar="SUFFIX",
+        default="",
+        help="XDF only: append SUFFIX to every stream name and source id (default: none; write "
+        "--name-suffix=-replay for a suffix that starts with '-')",
     )
     add_common_args(parser)
     return parser
@@ -139,6 +160,23 @@ def _wait_consumer(player, timeout: float, stopped_by: list[str]) -> bool:
     return False
 
 
+#: Options of an EEG-file replay that an XDF replay does not take (flag, default).
+_NOT_FOR_XDF = (
+    ("--name", "name", None),
+    ("--source-id", "source_id", None),
+    ("--loop", "loop", None),
+    ("--start", "start", 0.0),
+    ("--chunk-size", "chunk_size", None),
+    ("--no-markers", "markers", None),
+    ("--truth", "truth", None),
+    ("--atlas", "atlas", None),
+    ("--atlas-labels", "atlas_labels", None),
+    ("--volume-marker", "volume_marker", None),
+    ("--index-channel", "index_channel", False),
+    ("--outage", "outage", None),
+)
+
+
 def _main(args: argparse.Namespace) -> int:
     cfg = config_from_args(
         args,
@@ -151,6 +189,13 @@ def _main(args: argparse.Namespace) -> int:
             "data.volume_marker": args.volume_marker,
         },
     )
+    from beira_rt.replay.xdf import is_xdf
+
+    if is_xdf(args.path):
+        return _main_xdf(args, cfg)
+    if args.streams is not None or args.name_suffix:
+        print("error: --streams and --name-suffix apply to an XDF file only.", file=sys.stderr)
+        return EXIT_USAGE
     from beira_rt.replay import Player, ReplayError, load_recording
 
     try:
@@ -174,6 +219,37 @@ def _main(args: argparse.Namespace) -> int:
     except ReplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
+    return _play(player, args, recording.source)
+
+
+def _main_xdf(args: argparse.Namespace, cfg) -> int:
+    from beira_rt.replay import ReplayError
+    from beira_rt.replay.xdf import XdfPlayer
+
+    given = [flag for flag, key, default in _NOT_FOR_XDF if getattr(args, key) != default]
+    if given:
+        print(
+            f"error: {', '.join(given)} do(es) not apply to an XDF file (it replays the recorded streams "
+            "as they are; use --streams, --name-suffix, --speed, --duration, --wait-consumer).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    names = None if args.streams is None else [n.strip() for n in args.streams.split(",") if n.strip()]
+    try:
+        if names is not None and not names:
+            raise ReplayError("--streams takes stream names separated by commas, got none.")
+        player = XdfPlayer(args.path, names, speed=cfg.replay.speed, name_suffix=args.name_suffix)
+        if args.duration is not None and not args.duration > 0:
+            raise ReplayError(f"--duration must be a positive number of seconds, got {args.duration}.")
+    except ReplayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    return _play(player, args, player.recording.source)
+
+
+def _play(player, args: argparse.Namespace, source: str) -> int:
+    """Open, wait for a consumer if asked, stream to the end (or a signal), print the summary."""
+    from beira_rt.replay import ReplayError
 
     stopped_by: list[str] = []
 
@@ -185,7 +261,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         player.open()
         streams = ", ".join(f"{name!r} ({stype})" for name, stype in player.streams)
-        print(f"beira-replay: streaming {streams} from {recording.source}", flush=True)
+        print(f"beira-replay: streaming {streams} from {source}", flush=True)
         if args.wait_consumer > 0 and not _wait_consumer(player, args.wait_consumer, stopped_by):
             print(f"beira-replay: no consumer within {args.wait_consumer:g} s; starting anyway", flush=True)
         player.run(args.duration)

@@ -4,6 +4,8 @@
 * :mod:`~beira_rt.replay.truth` — the delay-aligned ROI truth (TSV; ``beira-train truth`` writes one).
 * :mod:`~beira_rt.replay.outlets` — the LSL stream descriptions.
 * :mod:`~beira_rt.replay.player` — :class:`Player`, drift-free pacing on the LSL clock.
+* :mod:`~beira_rt.replay.xdf` — :class:`XdfPlayer`: every stream of an XDF file (LabRecorder's
+  format) with its name, description and recorded timing.
 """
 
 from beira_rt.lsl import INDEX_CHANNEL
@@ -15,6 +17,7 @@ from beira_rt.replay.truth import (
     read_truth_tsv,
     truth_from_volumes,
 )
+from beira_rt.replay.xdf import XdfPlayer, XdfRecording, is_xdf, load_xdf_recording
 
 __all__ = [
     "INDEX_CHANNEL",
@@ -23,7 +26,11 @@ __all__ = [
     "ReplayRecording",
     "ReplayStats",
     "TruthSeries",
+    "XdfPlayer",
+    "XdfRecording",
+    "is_xdf",
     "load_recording",
+    "load_xdf_recording",
     "read_truth_tsv",
     "truth_from_volumes",
 ]
