@@ -19,9 +19,7 @@ CF_FLOAT32, CF_STRING = 1, 3
 __all__ = ["StreamMeta", "write_channels", "write_values"]
 
 
-def write_channels(
-    info: Any, labels: Sequence[str], types: Sequence[str], units: Sequence[str]
-) -> None:
+def write_channels(info: Any, labels: Sequence[str], types: Sequence[str], units: Sequence[str]) -> None:
     """Describe every channel of ``info`` (one label, type and unit each, in stream order)."""
     if not len(labels) == len(types) == len(units) == info.channel_count():
         raise ValueError(

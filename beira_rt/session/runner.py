@@ -50,6 +50,8 @@ from .protocol import Block, Protocol
 __all__ = ["FEEDBACK_TYPE", "SessionRunner"]
 
 FEEDBACK_TYPE = "Feedback"
+#: Seconds a restarted runner waits, its streams open, before it publishes again (see run()).
+RESUME_SETTLE = 2.0
 
 
 class _Predictions(StreamReader):
@@ -292,7 +294,7 @@ class SessionRunner:
         reader = _Predictions(self, self.predictions)
         meta = reader.connect(connect_timeout)
         self._open_outlets(meta.name)
-        if wait_consumer > 0 and not self.resume:
+        if wait_consumer > 0:  # (a restarted runner too: the recorder re-joins its streams)
             for outlet in (self._markers, self._feedback):
                 if not outlet.wait_for_consumers(wait_consumer):
                     logger.warning(
@@ -300,6 +302,12 @@ class SessionRunner:
                     )
         self._build_events()
         resumed = self._load_state()
+        if resumed and self._baseline_values and self.computer is not None:
+            self.computer.restore(self._baseline_values, self._baseline_block)
+        if resumed and wait_consumer > 0:
+            # the first consumer back may be a display; the recorder re-joins a stream that returns
+            # with its source id within about a second: what is pushed before is not recorded
+            stop.wait(RESUME_SETTLE)
         with self._lock:
             if resumed:
                 now = pylsl.local_clock()
