@@ -82,6 +82,7 @@ def run_dashboard(
     size: tuple[int, int] = (1600, 900),
     show: bool = True,
     patterns: str | Path | None = None,
+    session: tuple[str, str] | None = None,
 ) -> DashboardSummary:
     """Open the dashboard, run the Qt event loop, optionally save a screenshot, and close.
 
@@ -117,7 +118,7 @@ def run_dashboard(
     if duration is not None and duration <= 0:
         raise ValueError(f"The duration must be positive; got {duration} s.")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
-    dash = Dashboard(sources, cfg, patterns=patterns)
+    dash = Dashboard(sources, cfg, patterns=patterns, session=session)
     dash.resize(*size)
     if show:
         dash.show()
@@ -233,7 +234,12 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
         status=args.status,
     )
     summary = run_dashboard(
-        sources, cfg.dashboard, duration=args.duration, screenshot=args.screenshot, patterns=patterns
+        sources,
+        cfg.dashboard,
+        duration=args.duration,
+        screenshot=args.screenshot,
+        patterns=patterns,
+        session=tuple(args.session.split(",", 1)) if getattr(args, "session", None) else None,
     )
     print(summary.line(), flush=True)
     if args.screenshot is not None and summary.screenshot is None:
@@ -265,6 +271,14 @@ def add_dashboard_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration", type=float, metavar="S", help="close after S seconds (default: when closed)"
+    )
+    parser.add_argument(
+        "--session",
+        nargs="?",
+        const="BEIRA-feedback,BEIRA-session",
+        metavar="FEEDBACK,MARKERS",
+        help="add the session panel (a neurofeedback session's block, baseline, feedback and rewards); "
+        "the names of the runner's streams (default BEIRA-feedback,BEIRA-session)",
     )
     parser.add_argument(
         "--patterns",

@@ -127,9 +127,15 @@ class Dashboard(QtWidgets.QMainWindow):
         *,
         start: bool = True,
         patterns: str | Path | None = None,
+        session: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.patterns_view = None if patterns is None else _patterns_view(patterns)
+        self.session_panel = None
+        if session is not None:  # the operator's view of a neurofeedback session
+            from beira_rt.dashboard.session_panel import SessionPanel
+
+            self.session_panel = SessionPanel(*session)
         self.cfg = cfg or DashboardConfig()
         self.sources = sources
         self.setWindowTitle("beira-rt dashboard")
@@ -207,7 +213,15 @@ class Dashboard(QtWidgets.QMainWindow):
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 5)
         split.setStretchFactor(2, 0)
-        self.setCentralWidget(split if self.patterns_view is None else self.patterns_view.tabs_with(split))
+        live: QtWidgets.QWidget = split
+        if self.session_panel is not None:
+            vertical = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+            vertical.addWidget(split)
+            vertical.addWidget(self.session_panel)
+            vertical.setStretchFactor(0, 3)
+            vertical.setStretchFactor(1, 2)
+            live = vertical
+        self.setCentralWidget(live if self.patterns_view is None else self.patterns_view.tabs_with(live))
         self.resize(1600, 900)
 
     def _window_combo(
@@ -231,6 +245,8 @@ class Dashboard(QtWidgets.QMainWindow):
         self._started = True
         for reader in self.readers.values():
             reader.start()
+        if self.session_panel is not None:
+            self.session_panel.start()
         self.timer.start()
 
     def shutdown(self) -> None:
@@ -239,6 +255,8 @@ class Dashboard(QtWidgets.QMainWindow):
         for reader in self.readers.values():
             if reader.state != "stopped":
                 reader.stop()
+        if self.session_panel is not None:
+            self.session_panel.stop()
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:
         self.shutdown()
@@ -357,6 +375,8 @@ class Dashboard(QtWidgets.QMainWindow):
         if wall - self._last_panel >= _PANEL_INTERVAL:
             self._last_panel = wall
             self._update_panel()
+            if self.session_panel is not None:
+                self.session_panel.redraw()
 
     def _update_panel(self) -> None:
         status = self.readers.get("status")

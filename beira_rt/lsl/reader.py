@@ -175,6 +175,18 @@ class StreamReader:
         assert self.meta is not None
         return self.meta
 
+    def wait_for_data(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Before :meth:`start`: wait until the inlet has a sample queued; True if one came in time."""
+        deadline = pylsl.local_clock() + timeout
+        while self._inlet is not None and pylsl.local_clock() < deadline:
+            if self._inlet.samples_available() > 0:
+                return True
+            if stop is not None and stop.wait(0.01):
+                return False
+            if stop is None:
+                threading.Event().wait(0.01)
+        return False
+
     def flush(self) -> int:
         """Drop what the inlet has queued so far (before :meth:`start`); returns how many samples."""
         return int(self._inlet.flush()) if self._inlet is not None and self._thread is None else 0

@@ -14,59 +14,21 @@ stamp (the runner's push) to the end of the paint is kept (:attr:`ParticipantDis
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from typing import Any
 
 import numpy as np
 import pylsl
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from beira_rt.dashboard.streams import DisplayReader
-from beira_rt.lsl import StreamMeta, StreamQuery, StreamReader, StreamRefused
+from beira_rt.lsl import StreamQuery
 
 from .feedback import FEEDBACK_CHANNELS
+from .markers import MarkerReader
 
-__all__ = ["MarkerReader", "ParticipantDisplay", "main_display"]
+__all__ = ["ParticipantDisplay", "main_display"]
 
 VALUE, SHOWN = FEEDBACK_CHANNELS.index("value"), FEEDBACK_CHANNELS.index("shown")
-
-
-class MarkerReader(StreamReader):
-    """The session markers: the running block, the baseline, the signal state."""
-
-    def __init__(self, query: StreamQuery) -> None:
-        super().__init__(query, role="session markers", strings=True, max_chunk=64)
-        self.lock = threading.Lock()
-        self.block: dict[str, Any] | None = None
-        self.ended = False
-        self.events: list[dict[str, Any]] = []
-
-    def accept(self, meta: StreamMeta) -> None:
-        if not meta.is_string:
-            raise StreamRefused(f"the session stream {meta.name!r} carries numbers, not markers.")
-
-    def ingest(self, data, stamps, arrival) -> None:
-        for sample in data:
-            try:
-                event = json.loads(sample[0])
-            except (json.JSONDecodeError, IndexError):
-                continue
-            with self.lock:
-                self.events.append(event)
-                if event.get("event") == "block_start":
-                    self.block = event
-                elif (
-                    event.get("event") == "block_end"
-                    and self.block
-                    and event.get("index") == self.block.get("index")
-                ):
-                    self.block = None
-                elif event.get("event") == "runner_restarted":
-                    self.block = event.get("block")
-                elif event.get("event") == "session_end":
-                    self.ended, self.block = True, None
 
 
 class ParticipantDisplay(QtWidgets.QWidget):

@@ -84,6 +84,19 @@ def _mean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else math.nan
 
 
+def _finite(x: Any) -> Any:
+    """NaN and infinities -> None (strict JSON)."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
 def write_report(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Write ``<stem>.report.json`` and ``<stem>.report.png``; returns the JSON document."""
     import matplotlib
@@ -151,7 +164,11 @@ def write_report(path: str | Path, out_dir: str | Path | None = None) -> dict[st
         "duration_s": float(blocks[-1]["end"] - t0) if blocks else math.nan,
         "blocks": len(blocks),
         "feedback_samples": int(ft.size),
-        "baseline_vs_feedback_vs_transfer": {k: v["value"] for k, v in by_kind.items() if k != "rest"},
+        # the target (raw model output, a.u.) by block kind; the value is normalised against the
+        # baseline, so it is undefined (NaN) during the first baseline
+        "baseline_vs_feedback_vs_transfer": {
+            k: {"target": v["target"], "value": v["value"]} for k, v in by_kind.items() if k != "rest"
+        },
         "learning_curve": learning,
         "reward_rate": float(np.nanmean(rewarded)) if rewarded else None,
         "eeg_to_feedback_ms": {
@@ -167,8 +184,9 @@ def write_report(path: str | Path, out_dir: str | Path | None = None) -> dict[st
         "by_kind": by_kind,
         "other_streams": ses["others"],
     }
+    doc = _finite(doc)
     stem = out_dir / path.stem
-    Path(f"{stem}.report.json").write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
+    Path(f"{stem}.report.json").write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
 
     fig, axes = plt.subplots(3, 1, figsize=(11, 9), gridspec_kw={"height_ratios": [2, 1, 1]})
     colours = {"baseline": "#bcd", "feedback": "#bdb", "transfer": "#ddb", "rest": "#eee"}

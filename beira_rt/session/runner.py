@@ -302,6 +302,12 @@ class SessionRunner:
                     )
         self._build_events()
         resumed = self._load_state()
+        if not resumed:  # an engine still filling its first window publishes nothing yet
+            logger.info("waiting for the first prediction from %r", meta.name)
+            if not reader.wait_for_data(connect_timeout + 120.0, stop):
+                raise RuntimeError(
+                    f"the prediction stream {meta.name!r} sent nothing; no session was started."
+                )
         if resumed and self._baseline_values and self.computer is not None:
             self.computer.restore(self._baseline_values, self._baseline_block)
         if resumed and wait_consumer > 0:
