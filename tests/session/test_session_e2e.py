@@ -120,3 +120,57 @@ def test_a_recorded_session_holds_every_stream_and_sample_and_the_feedback_recom
     assert (tmp_path / "report" / "session.report.png").stat().st_size > 10_000
     sidecar = json.loads((tmp_path / "session.json").read_text())
     assert sidecar["model_hash"] and "Left Putamen - Right Putamen" in sidecar["protocol"]
+
+    # and the recorded session replays: the feedback, markers and predictions again, every sample at
+    # its recorded time (relative, at speed 4), with the original metadata
+    _replay_matches_the_recording(xdf, [pipe.predictions, pipe.feedback, pipe.session], streams)
+
+
+def _replay_matches_the_recording(xdf, names, streams, speed=4.0):
+    import subprocess
+
+    import pylsl
+
+    proc = subprocess.Popen(
+        [str(BIN / "beira-replay"), str(xdf), "--streams", ",".join(names), "--speed", str(speed),
+         "--name-suffix=-again", "--wait-consumer", "30", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        inlets = {}
+        for name in names:
+            found = pylsl.resolve_byprop("name", name + "-again", 1, 30)
+            assert found, f"{name}-again did not appear"
+            inlets[name] = pylsl.StreamInlet(found[0], max_buflen=360)
+            inlets[name].open_stream(timeout=30)
+        got = {name: ([], []) for name in names}
+        want = {name: len(streams[name]["time_stamps"]) for name in names}
+        end = time.monotonic() + 60
+        while time.monotonic() < end and any(len(got[n][1]) < want[n] for n in names):
+            for name, inlet in inlets.items():
+                data, stamps = inlet.pull_chunk(timeout=0.02)
+                got[name][0].extend(data)
+                got[name][1].extend(stamps)
+        for name, inlet in inlets.items():
+            assert _labels_of(inlet.info(timeout=5)) == _labels(streams[name])
+            inlet.close_stream()
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    first = min(float(streams[n]["time_stamps"][0]) for n in names)
+    t0 = min(got[n][1][0] for n in names)
+    for name in names:
+        values, stamps = got[name]
+        rec = streams[name]
+        assert len(stamps) == len(rec["time_stamps"]), name
+        if rec["info"]["channel_format"][0] == "string":
+            assert [v[0] for v in values] == [v[0] for v in rec["time_series"]]
+        else:
+            np.testing.assert_allclose(np.asarray(values), np.asarray(rec["time_series"]), rtol=0, atol=1e-6)
+        error = np.abs((np.asarray(stamps) - t0) - (np.asarray(rec["time_stamps"]) - first) / speed)
+        assert error.max() < 1e-3, (name, error.max())
+
+
+def _labels_of(info):
+    return list(info.get_channel_labels() or [])
