@@ -52,15 +52,9 @@ class DisplayReader(StreamReader):
     """
 
     def __init__(
-        self,
-        role: str,
-        query: StreamQuery,
-        buffer_seconds: float,
-        *,
-        stale_seconds: float = 3.0,
-        dejitter: bool = False,
-        poll_interval: float = 0.02,
-    ) -> None:
+        self, role: str, query: StreamQuery, buffer_seconds: float, *,
+        stale_seconds: float = 3.0, dejitter: bool = False, poll_interval: float = 0.02,
+    ) -> None:  # fmt: skip
         if buffer_seconds <= 0:
             raise ValueError(f"buffer_seconds must be positive; got {buffer_seconds}.")
         super().__init__(

@@ -29,8 +29,8 @@ _WHERE = {
     ),
     **dict.fromkeys(("StreamMeta", "write_channels", "write_values"), "description"),
     "use_loopback_config": "loopback",
-    **dict.fromkeys(("SourceNotFoundError", "StreamQuery", "describe_streams", "resolve_stream"), "query"),
-    **dict.fromkeys(("RESOLVE_INTERVAL", "StreamReader", "StreamRefused"), "reader"),
+    **dict.fromkeys(("SourceNotFoundError", "StreamQuery", "StreamRefused", "describe_streams", "resolve_stream"), "query"),
+    **dict.fromkeys(("RESOLVE_INTERVAL", "StreamReader"), "reader"),
     **dict.fromkeys(("Block", "SampleRing", "Snapshot"), "ring"),
 }  # fmt: skip
 

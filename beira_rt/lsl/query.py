@@ -8,11 +8,15 @@ import pylsl
 
 from beira_rt._logging import logger
 
-__all__ = ["SourceNotFoundError", "StreamQuery", "describe_streams", "resolve_stream"]
+__all__ = ["SourceNotFoundError", "StreamQuery", "StreamRefused", "describe_streams", "resolve_stream"]
 
 
 class SourceNotFoundError(RuntimeError):
     """No LSL stream matches the query."""
+
+
+class StreamRefused(RuntimeError):
+    """A stream was found but does not fit (wrong kind, channels or rate); the message says why."""
 
 
 @dataclass(frozen=True)

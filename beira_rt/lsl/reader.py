@@ -37,9 +37,9 @@ from pylsl.util import TimeoutError as LslTimeoutError
 from beira_rt._logging import logger
 
 from .description import StreamMeta
-from .query import StreamQuery, resolve_stream
+from .query import StreamQuery, StreamRefused, resolve_stream
 
-__all__ = ["RESOLVE_INTERVAL", "StreamReader", "StreamRefused"]
+__all__ = ["RESOLVE_INTERVAL", "StreamReader"]
 
 #: Seconds between looks at the resolver's results while the stream is missing.
 RESOLVE_INTERVAL = 0.1
@@ -49,10 +49,6 @@ FORGET_AFTER = 2.0
 RETRY_AFTER = 1.0
 #: Seconds to wait for a stream's full description and for its data connection.
 OPEN_TIMEOUT = 2.0
-
-
-class StreamRefused(RuntimeError):
-    """A stream was found but does not fit (wrong kind, channels or rate); the message says why."""
 
 
 class StreamReader:

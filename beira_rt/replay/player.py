@@ -30,7 +30,6 @@ must scale its expectations by that factor.
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 from beira_rt._logging import logger
 from beira_rt.lsl import INDEX_MODULO
 from beira_rt.replay.outlets import eeg_info, marker_info, truth_info
+from beira_rt.replay.pacing import PacedPlayer
 from beira_rt.replay.recording import ReplayError, ReplayRecording, load_recording
 from beira_rt.replay.stats import PushLog, ReplayStats
 from beira_rt.replay.truth import TruthSeries
@@ -48,7 +48,7 @@ __all__ = ["Player", "ReplayStats"]
 CATCH_UP_CHUNKS = 64
 
 
-class Player:
+class Player(PacedPlayer):
     """Replay a recording as real-time LSL streams.
 
     Parameters
@@ -141,11 +141,7 @@ class Player:
         self._marker_labels = [lab for lab, k in zip(rec.marker_labels, keep, strict=True) if k]
         self.markers = bool(markers)
         self._truth_pos, self._truth_rows = self._truth_positions(truth)
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = False
-        self._finished = threading.Event()
-        self._error: BaseException | None = None
+        self._init_pacing()
         self._outlets: dict[str, object] = {}
         self._log = PushLog()
         self.t0: float | None = None
@@ -218,81 +214,10 @@ class Player:
         self.open()
         return bool(self._outlets["eeg"].wait_for_consumers(timeout))
 
-    # ------------------------------------------------------------------ control
-
-    def start(self, duration: float | None = None) -> Player:
-        """Stream in a background thread; returns at once.
-
-        Parameters
-        ----------
-        duration : float | None
-            Seconds of recording to stream (``duration / speed`` seconds of wall time); ``None``
-            streams to the end of the file, or forever with ``loop``.
-        """
-        max_samples = self._begin(duration)
-        self._thread = threading.Thread(
-            target=self._run_safely, args=(max_samples,), name=f"replay-{self.name}"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def run(self, duration: float | None = None) -> ReplayStats:
-        """Stream in the calling thread until the end, ``duration``, or :meth:`request_stop`.
-
-        The outlets stay open afterwards (consumers may still be reading); :meth:`stop` closes them.
-        """
-        max_samples = self._begin(duration)
-        self._run_safely(max_samples)
-        self._raise_error()
-        return self.stats
-
-    def request_stop(self) -> None:
-        """Ask the streaming loop to end after the current chunk; safe from signal handlers."""
-        self._stop_event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background stream to finish; re-raises its error. True when it finished."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-        self._raise_error()
-        return self._finished.is_set()
-
-    def stop(self) -> ReplayStats:
-        """Stop streaming, close the outlets and re-raise any error of the streaming thread."""
-        self.close()
-        self._raise_error()
-        return self.stats
-
-    def close(self) -> None:
-        """Stop streaming and close the outlets without raising (see :attr:`error`)."""
-        self._stop_event.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        self._outlets.clear()  # pylsl destroys an outlet with its last reference
-
     @property
     def streams(self) -> list[tuple[str, str]]:
         """(name, type) of each open outlet: the EEG, then the markers and the truth when published."""
         return [(o.get_info().name(), o.get_info().type()) for o in self._outlets.values()]
-
-    @property
-    def running(self) -> bool:
-        """True while samples are being streamed."""
-        return self._started and not self._finished.is_set()
-
-    @property
-    def error(self) -> BaseException | None:
-        """The exception that ended the streaming loop, if any."""
-        return self._error
-
-    def __enter__(self) -> Player:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def stats(self) -> ReplayStats:
@@ -311,38 +236,8 @@ class Player:
 
     # ------------------------------------------------------------------ streaming
 
-    def _begin(self, duration: float | None) -> int | None:
-        if self._started:
-            raise ReplayError("this player has already streamed; create a new Player to replay again.")
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            raise ReplayError(f"duration must be a positive number of seconds, got {duration!r}.")
-        self.open()
-        self._started = True
+    def _prepare(self, duration: float | None) -> int | None:
         return None if duration is None else max(1, round(duration * self.recording.sfreq))
-
-    def _run_safely(self, max_samples: int | None) -> None:
-        try:
-            self._stream(max_samples)
-        except BaseException as err:  # kept, logged, and re-raised by stop() / wait() / run()
-            self._error = err
-            logger.error("replay %r stopped by an error: %r", self.name, err)
-        finally:
-            self._finished.set()
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _sleep_until(self, due: float) -> bool:
-        """Sleep until ``local_clock() >= due``; False when a stop was requested meanwhile."""
-        import pylsl
-
-        while True:
-            delay = due - pylsl.local_clock()
-            if delay <= 0:
-                return not self._stop_event.is_set()
-            if self._stop_event.wait(delay):
-                return False
 
     def _push_events(self, last: int, offset: int, cursors: list[int]) -> tuple[int, int]:
         """Push the markers and truth rows of file samples up to ``last`` (just pushed).

@@ -33,7 +33,6 @@ import io
 import logging
 import math
 import struct
-import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from beira_rt._logging import logger
+from beira_rt.replay.pacing import PacedPlayer
 from beira_rt.replay.recording import ReplayError
 from beira_rt.replay.stats import PushLog
 
@@ -428,7 +428,7 @@ class XdfReplayStats:
         )
 
 
-class XdfPlayer:
+class XdfPlayer(PacedPlayer):
     """Replay the streams of an XDF file as LSL streams, with their recorded timing.
 
     Parameters
@@ -480,11 +480,7 @@ class XdfPlayer:
         self.first_stamp = rec.first_stamp(self.selected)
         self.name = Path(rec.source).name
         self._outlets: list[object] = []
-        self._stop_event = threading.Event()
-        self._finished = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = False
-        self._error: BaseException | None = None
+        self._init_pacing()
         self._log = PushLog()
         self._counts = [0] * len(self.selected)
         self._last_rel = 0.0
@@ -532,72 +528,10 @@ class XdfPlayer:
                 return False
             self._stop_event.wait(min(0.02, left))
 
-    # ------------------------------------------------------------------ control
-
-    def start(self, duration: float | None = None) -> XdfPlayer:
-        """Stream in a background thread; returns at once.
-
-        Parameters
-        ----------
-        duration : float | None
-            Seconds of recording to replay (``duration / speed`` of wall time); all when ``None``.
-        """
-        plan = self._begin(duration)
-        self._thread = threading.Thread(target=self._run_safely, args=(plan,), name=f"xdf-replay-{self.name}")
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def run(self, duration: float | None = None) -> XdfReplayStats:
-        """Stream in the calling thread until the end, ``duration``, or :meth:`request_stop`."""
-        self._run_safely(self._begin(duration))
-        self._raise_error()
-        return self.stats
-
-    def request_stop(self) -> None:
-        """Ask the streaming loop to end; safe from signal handlers."""
-        self._stop_event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background stream to finish; re-raises its error. True when it finished."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-        self._raise_error()
-        return self._finished.is_set()
-
-    def stop(self) -> XdfReplayStats:
-        """Stop streaming, close the outlets and re-raise any error of the streaming thread."""
-        self.close()
-        self._raise_error()
-        return self.stats
-
-    def close(self) -> None:
-        """Stop streaming and close the outlets without raising (see :attr:`error`)."""
-        self._stop_event.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        self._outlets.clear()
-
     @property
     def streams(self) -> list[tuple[str, str]]:
         """(name, type) of each replayed stream, as published."""
         return [(s.name + self.name_suffix, s.stype) for s in self.selected]
-
-    @property
-    def running(self) -> bool:
-        return self._started and not self._finished.is_set()
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._error
-
-    def __enter__(self) -> XdfPlayer:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def stats(self) -> XdfReplayStats:
@@ -615,13 +549,7 @@ class XdfPlayer:
 
     # ------------------------------------------------------------------ streaming
 
-    def _begin(self, duration: float | None) -> dict[str, np.ndarray]:
-        if self._started:
-            raise ReplayError("this player has already streamed; create a new XdfPlayer to replay again.")
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            raise ReplayError(f"duration must be a positive number of seconds, got {duration!r}.")
-        self.open()
-        self._started = True
+    def _prepare(self, duration: float | None) -> dict[str, np.ndarray]:
         return self._plan(duration)
 
     def _plan(self, duration: float | None) -> dict[str, np.ndarray]:
@@ -668,30 +596,6 @@ class XdfPlayer:
             "hi": np.concatenate(hi)[order],
             "due": due_all[order],
         }
-
-    def _run_safely(self, plan: dict[str, np.ndarray]) -> None:
-        try:
-            self._stream(plan)
-        except BaseException as err:  # kept, logged, and re-raised by stop() / wait() / run()
-            self._error = err
-            logger.error("XDF replay of %s stopped by an error: %r", self.name, err)
-        finally:
-            self._finished.set()
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _sleep_until(self, due: float) -> bool:
-        """Sleep until ``local_clock() >= due``; False when a stop was requested meanwhile."""
-        import pylsl
-
-        while True:
-            delay = due - pylsl.local_clock()
-            if delay <= 0:
-                return not self._stop_event.is_set()
-            if self._stop_event.wait(delay):
-                return False
 
     def _stream(self, plan: dict[str, np.ndarray]) -> None:
         import pylsl

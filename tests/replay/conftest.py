@@ -74,13 +74,12 @@ class Drain:
         self.inlet.close_stream()
 
 
-@pytest.fixture
-def players() -> Iterator[Callable[..., Player]]:
-    """Make :class:`Player` objects that are closed at teardown (after the drains)."""
-    made: list[Player] = []
+def closing_factory(cls):
+    """A factory of ``cls`` players; at teardown each is closed and its streaming error raised."""
+    made = []
 
-    def make(*args, **kwargs) -> Player:
-        player = Player(*args, **kwargs)
+    def make(*args, **kwargs):
+        player = cls(*args, **kwargs)
         made.append(player)
         return player
 
@@ -89,6 +88,12 @@ def players() -> Iterator[Callable[..., Player]]:
         p.close()
         if p.error is not None:
             raise AssertionError(f"replay {p.name!r} failed: {p.error!r}") from p.error
+
+
+@pytest.fixture
+def players() -> Iterator[Callable[..., Player]]:
+    """Make :class:`Player` objects that are closed at teardown (after the drains)."""
+    yield from closing_factory(Player)
 
 
 @pytest.fixture

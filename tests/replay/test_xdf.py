@@ -25,6 +25,7 @@ from beira_rt.cli.replay import main
 from beira_rt.replay import ReplayError
 from beira_rt.replay.xdf import XdfPlayer, XdfRecording, load_xdf_recording
 from tests.conftest import unique_name
+from tests.replay.conftest import closing_factory
 
 SCRIPT = Path(sys.executable).parent / "beira-replay"
 RECORD_SECONDS = 2.5
@@ -151,18 +152,7 @@ def session(tmp_path_factory) -> Session:
 @pytest.fixture
 def xdf_players() -> Iterator[Callable[..., XdfPlayer]]:
     """Make :class:`XdfPlayer` objects that are closed at teardown (after the drains)."""
-    made: list[XdfPlayer] = []
-
-    def make(*args, **kwargs) -> XdfPlayer:
-        player = XdfPlayer(*args, **kwargs)
-        made.append(player)
-        return player
-
-    yield make
-    for p in made:
-        p.close()
-        if p.error is not None:
-            raise AssertionError(f"XDF replay failed: {p.error!r}") from p.error
+    yield from closing_factory(XdfPlayer)
 
 
 def _by_name(rec: XdfRecording) -> dict[str, object]:

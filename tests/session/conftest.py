@@ -87,6 +87,20 @@ class Pipeline:
             "--state", str(self.tmp / "state.json"), *extra,
         )  # fmt: skip
 
+    def begin(self, name: str, blocks: list[tuple[str, str, float]]) -> tuple[subprocess.Popen, Path, Path]:
+        """Runner and recorder on a protocol of ``blocks``: (runner, xdf, protocol file)."""
+        protocol = self.tmp / "protocol.yaml"
+        protocol.write_text(protocol_text(name, blocks))
+        wait_file_text(self.tmp / "engine.log", "engine:", 90, "the engine running")
+        runner = self.runner(protocol, "--wait-recorder", "60")
+        time.sleep(3.0)  # the runner's streams are open (it waits for the recorder)
+        xdf = self.tmp / "session.xdf"
+        recording = [a for s in self.streams for a in ("--stream", s)]
+        self.start(
+            "recorder", str(BIN / "beira-rt"), "record", str(xdf), *recording, "--protocol", str(protocol)
+        )
+        return runner, xdf, protocol
+
     def stop(self, role: str, timeout: float = 30.0) -> int:
         proc = self.procs[role]
         if proc.poll() is None:

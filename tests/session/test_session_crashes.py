@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.session.conftest import BIN, protocol_text, wait_file_text
-from tests.session.test_session_e2e import _labels, _load, _record
+from tests.session.conftest import BIN, wait_file_text
+from tests.session.test_session_e2e import _labels, _load
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +32,7 @@ def _display(pipe, role, *extra):
 
 def test_kill_9_of_the_runner_and_of_the_display(pipeline, tmp_path):
     pipe = pipeline
-    protocol = tmp_path / "protocol.yaml"
-    protocol.write_text(protocol_text("crash", BLOCKS))
-    wait_file_text(tmp_path / "engine.log", "engine:", 90, "the engine running")
-    runner = pipe.runner(protocol, "--wait-recorder", "60")
-    time.sleep(3.0)
-    xdf = tmp_path / "session.xdf"
-    _record(pipe, xdf, protocol)
+    runner, xdf, protocol = pipe.begin("crash", BLOCKS)
     wait_file_text(tmp_path / "runner.log", "session_start", 60, "the session starting")
     t_start = time.monotonic()
     doomed = _display(pipe, "display")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.session.conftest import BIN, protocol_text, wait_file_text
+from tests.session.conftest import BIN
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +34,9 @@ def _labels(stream):
     return [c["label"][0] for c in stream["info"]["desc"][0]["channels"][0]["channel"]]
 
 
-def _record(pipe, xdf, protocol):
-    return pipe.start(
-        "recorder", str(BIN / "beira-rt"), "record", str(xdf), *[a for s in pipe.streams for a in ("--stream", s)],
-        "--protocol", str(protocol),
-    )  # fmt: skip
-
-
 def test_a_recorded_session_holds_every_stream_and_sample_and_the_feedback_recomputes(pipeline, tmp_path):
     pipe = pipeline
-    protocol = tmp_path / "protocol.yaml"
-    protocol.write_text(protocol_text("e2e", BLOCKS))
-    wait_file_text(tmp_path / "engine.log", "engine:", 90, "the engine running")
-    runner = pipe.runner(protocol, "--wait-recorder", "60")
-    time.sleep(3.0)  # the runner's streams are open (it waits for the recorder)
-    xdf = tmp_path / "session.xdf"
-    _record(pipe, xdf, protocol)
+    runner, xdf, _ = pipe.begin("e2e", BLOCKS)
     assert runner.wait(120) == 0, pipe.output("runner")
     time.sleep(1.0)
     assert pipe.stop("recorder") == 0, pipe.output("recorder")
@@ -120,6 +107,17 @@ def test_a_recorded_session_holds_every_stream_and_sample_and_the_feedback_recom
     assert (tmp_path / "report" / "session.report.png").stat().st_size > 10_000
     sidecar = json.loads((tmp_path / "session.json").read_text())
     assert sidecar["model_hash"] and "Left Putamen - Right Putamen" in sidecar["protocol"]
+
+    # a later sham session feeds back this one's recorded values at the same time from its start
+    from beira_rt.session.runner import _load_sham, _sham_value
+
+    times, values = _load_sham(str(xdf))
+    np.testing.assert_allclose(times, ft - t0, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(values, fx[:, col["value"]])
+    k = int(np.flatnonzero(after)[5])
+    assert _sham_value((times, values), times[k] + 1e-6) == values[k] and np.isnan(
+        _sham_value((times, values), -1.0)
+    )
 
     # and the recorded session replays: the feedback, markers and predictions again, every sample at
     # its recorded time (relative, at speed 4), with the original metadata
