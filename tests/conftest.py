@@ -160,3 +160,17 @@ def lsl_inlet(request) -> Iterator[Callable[..., object]]:
     for inlet in inlets:
         inlet.close_stream()
     inlets.clear()
+
+
+def made_then_closed(build, close):
+    """A fixture body: yields ``make(*args) -> build(*args)``; at teardown ``close`` gets each one made."""
+    made = []
+
+    def make(*args, **kwargs):
+        obj = build(*args, **kwargs)
+        made.append(obj)
+        return obj
+
+    yield make
+    for obj in made:
+        close(obj)

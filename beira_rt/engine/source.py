@@ -54,14 +54,6 @@ _LIBLSL_FLAGS = {
 _ENGINE_STATE = {"lost": "waiting"}
 
 
-class ChannelMismatchError(StreamRefused):
-    """The stream lacks model channels, or its channel set changed."""
-
-
-class UnsupportedStreamError(StreamRefused):
-    """The stream is not numeric, or its nominal rate is irregular or outside 250 Hz to 5 kHz."""
-
-
 @dataclass(frozen=True)
 class StreamSpec:
     """What the engine needs to know about the EEG stream it reads.
@@ -101,6 +93,14 @@ class StreamSpec:
 
     def describe(self) -> str:
         return f"{self.name!r} (type {self.stype!r}, source id {self.source_id!r}, {self.sfreq:g} Hz, {len(self.labels)} channels)"
+
+
+class ChannelMismatchError(StreamRefused):
+    """The stream lacks model channels, or its channel set changed."""
+
+
+class UnsupportedStreamError(StreamRefused):
+    """The stream is not numeric, or its nominal rate is irregular or outside 250 Hz to 5 kHz."""
 
 
 def map_channels(

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.conftest import made_then_closed
+
 
 @pytest.fixture
 def publishers(worker_threads) -> Iterator[Callable]:
@@ -30,17 +32,15 @@ def dashboard(qtbot) -> Iterator[Callable]:
     """
     from beira_rt.dashboard.main_window import Dashboard
 
-    made = []
-
-    def make(sources, cfg=None, **options):
+    def build(sources, cfg=None, **options):
         dash = Dashboard(sources, cfg, **options)
         dash.resize(1400, 800)
         dash.show()
-        made.append(dash)
         return dash
 
-    yield make
-    for dash in made:
+    def close(dash):
         dash.shutdown()
         dash.close()
         dash.deleteLater()
+
+    yield from made_then_closed(build, close)

@@ -17,13 +17,18 @@ WAIT_MS = 20_000
 CHANNELS = ("value", "target", "smoothed", "reward", "shown", "eeg_time", "quality")
 
 
-def _session_streams(feedback: str, session: str, stop: threading.Event) -> None:
-    """A session's two streams as the runner publishes them: a baseline block, then a feedback block."""
-    info = pylsl.StreamInfo(feedback, "Feedback", len(CHANNELS), 0.0, "double64", f"{feedback}-sid")
+def feedback_outlet(name: str) -> pylsl.StreamOutlet:
+    """A feedback stream as the runner describes it (labels only), written with raw pylsl."""
+    info = pylsl.StreamInfo(name, "Feedback", len(CHANNELS), 0.0, "double64", f"{name}-sid")
     chans = info.desc().append_child("channels")
     for c in CHANNELS:
         chans.append_child("channel").append_child_value("label", c)
-    fb = pylsl.StreamOutlet(info)
+    return pylsl.StreamOutlet(info)
+
+
+def _session_streams(feedback: str, session: str, stop: threading.Event) -> None:
+    """A session's two streams as the runner publishes them: a baseline block, then a feedback block."""
+    fb = feedback_outlet(feedback)
     mk = pylsl.StreamOutlet(pylsl.StreamInfo(session, "Markers", 1, 0.0, "string", f"{session}-sid"))
     while not (fb.have_consumers() and mk.have_consumers()) and not stop.is_set():
         time.sleep(0.05)

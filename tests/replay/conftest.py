@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from beira_rt.replay import Player
-from tests.conftest import unique_name
+from tests.conftest import made_then_closed, unique_name
 
 
 @pytest.fixture
@@ -74,20 +74,15 @@ class Drain:
         self.inlet.close_stream()
 
 
+def _close_player(player) -> None:
+    player.close()
+    if player.error is not None:
+        raise AssertionError(f"replay {player.name!r} failed: {player.error!r}") from player.error
+
+
 def closing_factory(cls):
     """A factory of ``cls`` players; at teardown each is closed and its streaming error raised."""
-    made = []
-
-    def make(*args, **kwargs):
-        player = cls(*args, **kwargs)
-        made.append(player)
-        return player
-
-    yield make
-    for p in made:
-        p.close()
-        if p.error is not None:
-            raise AssertionError(f"replay {p.name!r} failed: {p.error!r}") from p.error
+    yield from made_then_closed(cls, _close_player)
 
 
 @pytest.fixture

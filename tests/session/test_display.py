@@ -9,39 +9,35 @@ import time
 import pylsl
 import pytest
 
-from tests.conftest import unique_name
-from tests.dashboard.test_session_panel import CHANNELS
+from tests.conftest import made_then_closed, unique_name
+from tests.dashboard.test_session_panel import feedback_outlet
 
 WAIT_MS = 20_000
 
 
-@pytest.fixture
-def display(qtbot):
+def _open(*args, **kwargs):
     from beira_rt.session.display import ParticipantDisplay
 
-    made = []
+    win = ParticipantDisplay(*args, **kwargs)
+    win.resize(800, 600)
+    win.show()
+    win.start()
+    return win
 
-    def make(*args, **kwargs):
-        win = ParticipantDisplay(*args, **kwargs)
-        win.resize(800, 600)
-        win.show()
-        win.start()
-        made.append(win)
-        return win
 
-    yield make
-    for win in made:
-        win.shutdown()
-        win.close()
+def _shut(win) -> None:
+    win.shutdown()
+    win.close()
+
+
+@pytest.fixture
+def display(qtbot):
+    yield from made_then_closed(_open, _shut)
 
 
 def test_instruction_bar_cross_and_no_signal(worker_threads, display, qtbot, tmp_path):
     feedback, session = unique_name("BEIRA-fb")[0], unique_name("BEIRA-ses")[0]
-    info = pylsl.StreamInfo(feedback, "Feedback", len(CHANNELS), 0.0, "double64", f"{feedback}-sid")
-    chans = info.desc().append_child("channels")
-    for c in CHANNELS:
-        chans.append_child("channel").append_child_value("label", c)
-    fb = pylsl.StreamOutlet(info)
+    fb = feedback_outlet(feedback)
     mk = pylsl.StreamOutlet(pylsl.StreamInfo(session, "Markers", 1, 0.0, "string", f"{session}-sid"))
     win = display(feedback, session, threshold=0.5)
     qtbot.waitUntil(lambda: fb.have_consumers() and mk.have_consumers(), timeout=WAIT_MS)
