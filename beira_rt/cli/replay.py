@@ -72,11 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-markers", dest="markers", action="store_false", default=None, help="no marker stream"
     )
-    parser.add_argument("--truth", metavar="CWL_SUBJECT_DIR_OR_ROI_TSV", help="publish the ROI truth stream")
     parser.add_argument(
-        "--atlas", metavar="NIFTI", help="labels image for a CWL --truth (default: Harvard-Oxford)"
+        "--truth", metavar="ROI_TSV", help="publish the ROI truth stream (a CWL folder: beira-train truth)"
     )
-    parser.add_argument("--atlas-labels", metavar="TSV", help="label table of --atlas")
     parser.add_argument(
         "--volume-marker",
         metavar="NAME",
@@ -169,8 +167,6 @@ _NOT_FOR_XDF = (
     ("--chunk-size", "chunk_size", None),
     ("--no-markers", "markers", None),
     ("--truth", "truth", None),
-    ("--atlas", "atlas", None),
-    ("--atlas-labels", "atlas_labels", None),
     ("--volume-marker", "volume_marker", None),
     ("--index-channel", "index_channel", False),
     ("--outage", "outage", None),
