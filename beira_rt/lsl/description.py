@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import BEIRA_DESC_KEYS
-
 #: liblsl's channel format codes (``pylsl.cf_*``), here so that writing a description needs no pylsl.
 CF_FLOAT32, CF_STRING = 1, 3
 
@@ -103,12 +101,12 @@ class StreamMeta:
             )
             ch = ch.next_sibling()
         labelled = all(labels)
-        beira = info.desc().child("beira")
-        extra = (
-            {}
-            if beira.empty()
-            else {k: beira.child_value(k) for k in BEIRA_DESC_KEYS if beira.child_value(k)}
-        )
+        extra = {}  # every text child of desc/beira (the contract's BEIRA_DESC_KEYS and any other)
+        node = info.desc().child("beira").first_child()
+        while not node.empty():
+            if node.child_value():
+                extra[node.name()] = node.child_value()
+            node = node.next_sibling()
         return cls(
             name=info.name(),
             stype=info.type(),

@@ -173,14 +173,13 @@ class StreamReader:
 
     def wait_for_data(self, timeout: float, stop: threading.Event | None = None) -> bool:
         """Before :meth:`start`: wait until the inlet has a sample queued; True if one came in time."""
+        stop = stop or threading.Event()
         deadline = pylsl.local_clock() + timeout
         while self._inlet is not None and pylsl.local_clock() < deadline:
             if self._inlet.samples_available() > 0:
                 return True
-            if stop is not None and stop.wait(0.01):
+            if stop.wait(0.01):
                 return False
-            if stop is None:
-                threading.Event().wait(0.01)
         return False
 
     def flush(self) -> int:

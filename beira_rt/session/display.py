@@ -81,6 +81,7 @@ class ParticipantDisplay(QtWidgets.QWidget):
             if new.any():
                 self._pending += snap.stamps[new].tolist()
                 self._stamp = float(snap.stamps[-1])
+                self._take_scale()
                 self._value = float(snap.data[-1, VALUE])
         self.repaint()  # synchronous: the frame is drawn when it returns
         done = pylsl.local_clock()
@@ -89,6 +90,15 @@ class ParticipantDisplay(QtWidgets.QWidget):
             self.latencies.append(done - self._pending[-1])
             self.shown += 1
         self._pending = []
+
+    def _take_scale(self) -> None:
+        """The bar's scale and threshold from the runner's stream description (percentile: 0..1)."""
+        meta = self.feedback.meta
+        if meta is None:
+            return
+        self._scale = meta.extra.get("normalise", self._scale)
+        if self.threshold is None and meta.extra.get("threshold"):
+            self.threshold = float(meta.extra["threshold"])
 
     def _current(self) -> tuple[str, str]:
         with self.markers.lock:

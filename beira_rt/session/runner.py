@@ -175,6 +175,7 @@ class SessionRunner:
                 "target": fb.target,
                 "smoothing": float(fb.smoothing),
                 "normalise": fb.normalise,
+                "threshold": "" if fb.threshold is None else float(fb.threshold),
                 "predictions": source,
             },
         )
