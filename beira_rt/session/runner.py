@@ -50,8 +50,8 @@ from .protocol import Block, Protocol
 __all__ = ["FEEDBACK_TYPE", "SessionRunner"]
 
 FEEDBACK_TYPE = "Feedback"
-#: Seconds a restarted runner waits, its streams open, before it publishes again (see run()).
-RESUME_SETTLE = 2.0
+#: Seconds the runner waits, its streams open and a recorder on them, before it publishes (see run()).
+RECORDER_SETTLE = 2.0
 
 
 class _Predictions(StreamReader):
@@ -311,10 +311,11 @@ class SessionRunner:
                 )
         if resumed and self._baseline_values and self.computer is not None:
             self.computer.restore(self._baseline_values, self._baseline_block)
-        if resumed and wait_consumer > 0:
-            # the first consumer back may be a display; the recorder re-joins a stream that returns
-            # with its source id within about a second: what is pushed before is not recorded
-            stop.wait(RESUME_SETTLE)
+        if wait_consumer > 0:
+            # LabRecorder opens its inlets one by one (and re-joins a stream that returns with its
+            # source id within about a second): a consumer on these two outlets does not prove its
+            # inlet on the prediction stream is open yet, and what is pushed before is not recorded
+            stop.wait(RECORDER_SETTLE)
         with self._lock:
             if resumed:
                 now = pylsl.local_clock()

@@ -67,6 +67,7 @@ def test_a_recorded_session_holds_every_stream_and_sample_and_the_feedback_recom
     col = {n: names.index(n) for n in names}
     pred = streams[pipe.predictions]
     pt, px = np.asarray(pred["time_stamps"]), np.asarray(pred["time_series"], dtype=np.float64)
+    assert pt[0] < t0  # the recording holds the predictions from before the session start
     pos = np.searchsorted(pt, fx[:, col["eeg_time"]])
     assert np.all(pt[pos] == fx[:, col["eeg_time"]])  # exact: the stamp is carried in double
     assert np.all(np.diff(pos) == 1)  # none skipped
