@@ -2,7 +2,7 @@
 
 One epoch is ``training.steps_per_epoch`` optimisation steps on random windows
 from the training block (:class:`offline.dataset.WindowSampler`), followed by
-an offline prediction of the validation block (:func:`offline.evaluate.predict_span`)
+an offline prediction of the validation block (:func:`offline.metrics.predict_span`)
 and its mean Pearson r over the ROIs. The learning rate follows ``training.schedule``
 over ``max_epochs * steps_per_epoch`` steps, or over ``training.max_minutes`` when that
 budget runs out first (:func:`training_progress`). The checkpoint with the best validation r
@@ -30,7 +30,7 @@ from beira_rt.inference import resolve_device  # re-exported: one device rule fo
 from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
 from .dataset import PreparedData, WindowSampler
-from .evaluate import pearson_r, predict_span
+from .metrics import pearson_r, predict_span
 
 __all__ = ["TrainResult", "compute_loss", "lr_factor", "resolve_device", "train_model", "training_progress"]
 

@@ -36,8 +36,8 @@ def test_demo_bundle_loads_with_its_metrics(demo):
 
 @pytest.mark.slow
 def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
+    from offline.evaluate import evaluate_bundle
     from offline.loader import load_cwl_subject
-    from offline.reevaluate import evaluate_bundle
     from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
 
     make_synthetic_subject(tmp_path, "trio1", duration=300.0, seed=0)

@@ -2,7 +2,7 @@
 
 1. Offline prediction: a recording (a synthetic 30-channel EEG at 1000 Hz, or a CWL subject
    with --data/--subject) goes through the causal preprocessing and the offline read-out of
-   ``offline.evaluate.predict_offline`` (windows tiled at half a window); the figure is
+   ``offline.metrics.predict_offline`` (windows tiled at half a window); the figure is
    recording seconds per wall-clock second (goal >= 200x on CPU). With --bundle the bundle's
    model and preprocessing are used, otherwise a freshly initialised model of the config.
 2. Training throughput: windows per second of full training steps (forward, MSE, backward,
@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
 from beira_rt.models import BEIRA, split_heads  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
-from offline.evaluate import predict_offline  # noqa: E402
+from offline.metrics import predict_offline  # noqa: E402
 
 
 def _times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:

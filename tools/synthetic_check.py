@@ -38,8 +38,8 @@ from beira_rt.config import DataConfig, PreprocessingConfig  # noqa: E402
 from beira_rt.preprocessing import preprocess_recording  # noqa: E402
 from offline.loader import load_cwl_subject  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
-from offline.synthetic.ground_truth import pearson_rows  # noqa: E402
-from offline.synthetic.truth import canonical_hrf, drive_terms  # noqa: E402
+from offline.synthetic.ceiling import pearson_rows  # noqa: E402
+from offline.synthetic.hidden import canonical_hrf, drive_terms  # noqa: E402
 
 BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 40.0))
 ALPHAS = np.logspace(-2, 5, 15)

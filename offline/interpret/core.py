@@ -212,7 +212,7 @@ def interpret_bundle(
     dict
         As :func:`interpret_model`, plus ``bundle_hash``, ``subject`` and ``data_hash``.
     """
-    from ..reevaluate import prepare_with_bundle
+    from ..evaluate import prepare_with_bundle
     from ..train import resolve_device
 
     dev = resolve_device(device)

@@ -2,7 +2,7 @@
 
 The generator writes the sources' scalp patterns (``lead_field``) and frequencies into
 ``ground_truth/<subject>.npz`` and the drive of every ROI, in words, into ``<subject>.json``;
-which source drives which ROI is :data:`offline.synthetic.truth.ROI_TERMS`. This accessor
+which source drives which ROI is :data:`offline.synthetic.hidden.ROI_TERMS`. This accessor
 puts them together, for checking what a trained model learned (``tools/check_interpretation.py``).
 It reads files only; the generated data are not changed.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offline.synthetic.truth import ROI_TERMS
+from offline.synthetic.hidden import ROI_TERMS
 
 __all__ = ["SourceTruth", "SyntheticTruth", "load_truth"]
 
@@ -122,7 +122,7 @@ def load_truth(data_dir: str | Path, subject: str) -> SyntheticTruth:
         if f"e[{sources[index].name}]" not in meta["drives"].get(roi, ""):
             raise ValueError(
                 f"{meta_path}: the drive of {roi} is {meta['drives'].get(roi)!r}, not of source "
-                f"{sources[index].name} as offline.synthetic.truth.ROI_TERMS says; regenerate the subject."
+                f"{sources[index].name} as offline.synthetic.hidden.ROI_TERMS says; regenerate the subject."
             )
         drivers[roi] = (index,)
     return SyntheticTruth(subject, ch_names, sources, drivers)

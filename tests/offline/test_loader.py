@@ -23,8 +23,8 @@ from offline.loader import (
 from offline.loader.eeg import check_tr
 from offline.loader.fmri import read_label_table, select_labels
 from offline.synthetic import make_synthetic_subject
+from offline.synthetic.ceiling import pearson_rows
 from offline.synthetic.eeg import CWL_EEG_CHANNELS
-from offline.synthetic.ground_truth import pearson_rows
 
 DURATION = 60.0
 

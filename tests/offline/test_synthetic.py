@@ -15,10 +15,10 @@ from scipy import signal
 from beira_rt.config import DEFAULT_ROIS
 from offline.loader import cwl_paths
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
+from offline.synthetic.ceiling import pearson_rows
 from offline.synthetic.eeg import CWL_AUX_CHANNELS, CWL_EEG_CHANNELS, DEFAULT_SOURCES
 from offline.synthetic.fmri import GRID_SHAPE, HO_SUB_LABELS, MNI_AFFINE_3MM
-from offline.synthetic.ground_truth import pearson_rows
-from offline.synthetic.truth import canonical_hrf, drive_terms, eoec_blocks, simulate_hidden
+from offline.synthetic.hidden import canonical_hrf, drive_terms, eoec_blocks, simulate_hidden
 
 DURATION = 60.0
 

@@ -13,7 +13,7 @@ import torch
 from beira_rt.config import load_config, override
 from beira_rt.models import BEIRA
 from offline.dataset import prepare_data
-from offline.evaluate import pearson_r, predict_span
+from offline.metrics import pearson_r, predict_span
 from offline.train import compute_loss, lr_factor, resolve_device, train_model, training_progress
 
 from ..conftest import REPO

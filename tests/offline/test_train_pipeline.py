@@ -11,10 +11,10 @@ import torch
 from beira_rt.bundle import BundleError, load_bundle
 from beira_rt.config import load_config, override
 from beira_rt.inference import predict_at
-from offline.evaluate import lookahead_r, pearson_r
+from offline.evaluate import evaluate_bundle, prepare_with_bundle
 from offline.loader import load_cwl_subject
+from offline.metrics import lookahead_r, pearson_r
 from offline.pipeline import read_ceiling, run_training
-from offline.reevaluate import evaluate_bundle, prepare_with_bundle
 from offline.synthetic import make_synthetic_subject
 
 from ..conftest import REPO
