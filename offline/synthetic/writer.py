@@ -20,7 +20,7 @@ from offline.synthetic.bold import simulate_fmri
 from offline.synthetic.ceiling import compute_ceiling
 from offline.synthetic.hidden import describe_term, eoec_blocks, simulate_hidden
 from offline.synthetic.signals import synthesize_eeg
-from offline.synthetic.spec import SyntheticSpec
+from offline.synthetic.spec import SyntheticSpec, draw_structure
 
 ATLAS_FILE = "synthetic_HarvardOxford-sub-maxprob_3mm.nii"
 ATLAS_LABELS_FILE = "synthetic_HarvardOxford-sub_labels.tsv"
@@ -170,6 +170,10 @@ def make_synthetic_subject(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     rng = subject_rng(seed, subject)
+    # the hidden structure from a stream of its own (seed, subject): sources, drives, noise levels
+    spec, terms = draw_structure(
+        np.random.default_rng([int(seed), zlib.crc32(subject.encode("utf-8")), 1]), spec
+    )
     atlas_path = out_dir / "atlas" / ATLAS_FILE
     labels_path = out_dir / "atlas" / ATLAS_LABELS_FILE
     if not (atlas_path.is_file() and labels_path.is_file()):
@@ -183,7 +187,7 @@ def make_synthetic_subject(
     blocks = eoec_blocks(rng, duration)
     hidden = simulate_hidden(
         rng, -40.0, vol_times[-1] + 5.0, len(spec.sources), spec.rois, blocks,
-        sigma=spec.sigma, linear_share=spec.linear_share,
+        sigma=spec.sigma, linear_share=spec.linear_share, terms=terms,
     )  # fmt: skip
 
     fm = simulate_fmri(rng, hidden, vol_times, n_markers, duration, spec)
@@ -228,7 +232,9 @@ def make_synthetic_subject(
         "subject": subject, "seed": seed, "duration_s": duration, "sfreq": spec.sfreq, "tr": spec.tr,
         "n_markers": n_markers, "n_volumes": n_vol, "rois": list(spec.rois),
         "sources": [asdict(s) for s in spec.sources],
-        "drives": {roi: describe_term(roi, names) for roi in spec.rois},
+        "drives": {roi: describe_term(roi, names, terms) for roi in spec.rois},
+        "roi_terms": {roi: list(terms[roi]) for roi in spec.rois},
+        "ceiling_range": list(spec.ceiling_range),
         "coefficients": {roi: hidden.coefficients[r].tolist() for r, roi in enumerate(spec.rois)},
         "linear_share": spec.linear_share, "sigma": spec.sigma, "blocks": blocks,
         "target_ceiling": dict(zip(spec.rois, np.round(fm.target_ceiling, 4).tolist(), strict=True)),
