@@ -215,6 +215,13 @@ class TrainingConfig:
         choices=("fp32", "bf16"),
     )
     eval_batch_size: int = spec(16, doc="windows per forward pass when predicting a block", ge=1)
+    ema_decay: float | None = spec(
+        None,
+        doc="validate (and keep) an exponential moving average of the weights with this decay per step "
+        "instead of the raw weights (null = no averaging)",
+        gt=0,
+        lt=1,
+    )
     head_layout: str = spec(
         "auto",
         doc="how the ROI heads are trained: fused (grouped convolutions) or separate (the same weights "

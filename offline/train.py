@@ -240,6 +240,9 @@ def train_model(
     sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
     net = _training_layout(model, tcfg.head_layout, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    params = [p for p in net.parameters()]
+    # training.ema_decay: an exponential moving average of the weights, validated and kept instead
+    ema = [p.detach().clone() for p in params] if tcfg.ema_decay is not None else None
     total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
     budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
     result = TrainResult()
@@ -279,6 +282,9 @@ def train_model(
                 if tcfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
                 optimizer.step()
+                if ema is not None:
+                    with torch.no_grad():
+                        torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - tcfg.ema_decay)
                 result.n_steps += 1
                 losses.append(float(loss.detach()))
                 bar.update(1)
@@ -286,6 +292,12 @@ def train_model(
                 if time.perf_counter() - t0 > budget:
                     result.stop_reason = "max_minutes"
                     break
+            raw = None
+            if ema is not None:  # validate the averaged weights; training continues from the raw ones
+                raw = [p.detach().clone() for p in params]
+                with torch.no_grad():
+                    for p, a in zip(params, ema, strict=True):
+                        p.copy_(a)
             if net is not model:  # validate (and keep) the fused model, the bundle's form
                 load_heads_(model, net)
             record = {
@@ -297,6 +309,10 @@ def train_model(
                 "seconds": round(time.perf_counter() - t0, 3),
             }
             improved, best_state = _keep_best(model, record, epoch, result, best_state, tcfg.checkpoint)
+            if raw is not None:
+                with torch.no_grad():
+                    for p, r in zip(params, raw, strict=True):
+                        p.copy_(r)
             stale = 0 if improved else stale + 1
             record["best"] = bool(improved)
             result.history.append(record)
