@@ -133,6 +133,13 @@ class ModelConfig:
     n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
     envelope_size: int = spec(51, doc="taps of the learned envelope low-pass filters", ge=1)
+    filter_init: str = spec(
+        "random",
+        doc="initial band-pass and envelope filters: random (torch's default, the paper's) or filterbank "
+        "(each head's branches start as Hann-windowed band-passes at log-spaced frequencies from 3 Hz to "
+        "0.38 x the model rate, and the envelope filters as Hann low-passes); the training moves them",
+        choices=("random", "filterbank"),
+    )
     channels: tuple[int, ...] = spec(
         (128, 128, 128, 128), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )

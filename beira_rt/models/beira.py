@@ -165,7 +165,7 @@ class BEIRA(nn.Module):
         sfreq : float
             Model sampling rate in Hz (``preprocessing.sfreq``).
         """
-        return cls(
+        model = cls(
             n_chans,
             n_outputs,
             model_cfg.n_times,
@@ -180,6 +180,34 @@ class BEIRA(nn.Module):
             dropout=model_cfg.dropout,
             causal=model_cfg.variant == "causal",
         )
+        if model_cfg.filter_init == "filterbank":
+            model.init_filterbank()
+        return model
+
+    @torch.no_grad()
+    def init_filterbank(self, f_low: float = 3.0, f_high_ratio: float = 0.38) -> None:
+        """Start every head's band-pass filters as a filter bank and its envelope filters as low-passes.
+
+        Branch ``i`` of each head gets a Hann-windowed cosine at the ``i``-th of ``n_filters``
+        log-spaced frequencies from ``f_low`` to ``f_high_ratio * sfreq`` (unit norm); every
+        envelope filter a Hann window of unit sum (its bias is kept). A generic starting point
+        (as a filter-bank front end), so that the branches carry band envelopes from the first
+        step; the unmixing stays random and training moves everything.
+        """
+        block = self.interpretable
+        width, _, taps = block.band_pass.weight.shape
+        n_filters = width // self.n_outputs
+        freqs = torch.logspace(
+            math.log10(f_low), math.log10(f_high_ratio * self.sfreq), n_filters, dtype=torch.float64
+        )
+        t = (torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2) / self.sfreq
+        window = torch.hann_window(taps + 2, periodic=False, dtype=torch.float64)[1:-1]
+        bank = window * torch.cos(2 * math.pi * freqs[:, None] * t)
+        bank = bank / bank.norm(dim=1, keepdim=True)
+        block.band_pass.weight.copy_(bank.repeat(self.n_outputs, 1)[:, None, :].to(block.band_pass.weight))
+        env_taps = block.envelope.weight.shape[-1]
+        env = torch.hann_window(env_taps + 2, periodic=False, dtype=torch.float64)[1:-1]
+        block.envelope.weight.copy_((env / env.sum()).expand_as(block.envelope.weight[:, 0])[:, None, :])
 
     @property
     def input_window_seconds(self) -> float:

@@ -149,3 +149,29 @@ def test_bad_input_is_refused_with_the_expected_shape():
         ValueError, match="100 samples, not a multiple of prod\\(strides\\) = 16; use 96 or 112"
     ):
         model(torch.zeros(1, N_CHANS, 100))
+
+
+def test_filterbank_initialisation_spreads_the_band_passes():
+    """model.filter_init: filterbank starts each head's branches at log-spaced frequencies (the
+    peak of each band-pass response) and the envelope filters as unit-sum low-passes."""
+    import numpy as np
+
+    from beira_rt.config import ModelConfig
+
+    cfg = ModelConfig(
+        n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4), filter_init="filterbank"
+    )
+    model = BEIRA.from_config(cfg, n_chans=5, n_outputs=3, sfreq=100.0)
+    w = model.interpretable.band_pass.weight.detach()[:, 0].numpy()
+    peaks = np.fft.rfftfreq(2000, 0.01)[np.abs(np.fft.rfft(w, n=2000, axis=1)).argmax(axis=1)]
+    expected = np.geomspace(3.0, 38.0, 6)
+    for head in range(3):
+        np.testing.assert_allclose(peaks[head * 6 : head * 6 + 6], expected, atol=0.6)
+    env = model.interpretable.envelope.weight.detach()[:, 0].numpy()
+    np.testing.assert_allclose(env.sum(axis=1), 1.0, atol=1e-6)
+    assert (env >= 0).all()
+    # random (the default) is torch's initialisation: not a filter bank
+    rand = BEIRA.from_config(
+        ModelConfig(n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4)), 5, 3, 100.0
+    )
+    assert not np.allclose(rand.interpretable.envelope.weight.detach().sum(dim=-1).numpy(), 1.0)
