@@ -222,6 +222,13 @@ class TrainingConfig:
         choices=("fp32", "bf16"),
     )
     eval_batch_size: int = spec(16, doc="windows per forward pass when predicting a block", ge=1)
+    share_front_end: bool = spec(
+        False,
+        doc="train one interpretable front end for all ROI heads (the same unmixing, band-pass and envelope "
+        "filters, their gradients summed over the heads), each head keeping its own encoder and read-out; "
+        "the bundle keeps the per-head form (with training.checkpoint per_roi each head is taken from its "
+        "own best epoch). Needs the fused head layout",
+    )
     ema_decay: float | None = spec(
         None,
         doc="validate (and keep) an exponential moving average of the weights with this decay per step "

@@ -206,6 +206,34 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
     return split_heads(model).to(device)
 
 
+def _front_end_params(model: BEIRA) -> list[torch.nn.Parameter]:
+    """The parameters of the interpretable front end (head-major along their first axis)."""
+    return [p for layer in model.interpretable.layers() for p in layer.parameters(recurse=False)]
+
+
+@torch.no_grad()
+def tie_front_ends_(model: BEIRA) -> None:
+    """Copy head 0's front end into every head (``training.share_front_end``)."""
+    heads = model.n_outputs
+    for p in _front_end_params(model):
+        block = p.view(heads, -1, *p.shape[1:])
+        block.copy_(block[:1].expand_as(block))
+
+
+def share_front_end_grads_(model: BEIRA) -> None:
+    """Replace each head's front-end gradient by the sum over the heads (a shared parameter's gradient).
+
+    With equal weights and equal gradients, AdamW keeps the heads' front ends equal, so the
+    fused model trains one front end for all ROIs while its heads stay self-contained.
+    """
+    heads = model.n_outputs
+    for p in _front_end_params(model):
+        if p.grad is None:
+            continue
+        g = p.grad.view(heads, -1, *p.shape[1:])
+        g.copy_(g.sum(dim=0, keepdim=True).expand_as(g))
+
+
 def train_model(
     model: torch.nn.Module,
     data: PreparedData,
@@ -238,7 +266,13 @@ def train_model(
     tcfg = cfg.training
     rng = np.random.default_rng(tcfg.seed)
     sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
-    net = _training_layout(model, tcfg.head_layout, device)
+    if tcfg.share_front_end:
+        if tcfg.head_layout == "separate" or not isinstance(model, BEIRA):
+            raise ValueError(
+                "training.share_front_end needs the fused BEIRA (training.head_layout fused or auto)."
+            )
+        tie_front_ends_(model)
+    net = model if tcfg.share_front_end else _training_layout(model, tcfg.head_layout, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     params = [p for p in net.parameters()]
     # training.ema_decay: an exponential moving average of the weights, validated and kept instead
@@ -279,6 +313,8 @@ def train_model(
                 loss = compute_loss(out.float(), y, tcfg.loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if tcfg.share_front_end:
+                    share_front_end_grads_(net)
                 if tcfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
                 optimizer.step()
