@@ -133,6 +133,11 @@ class ModelConfig:
     n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
     envelope_size: int = spec(51, doc="taps of the learned envelope low-pass filters", ge=1)
+    envelope_log: bool = spec(
+        False,
+        doc="compress each branch's envelope with sign(x) log(1 + |x|) before the encoder (artefacts and "
+        "large envelopes weigh less; no parameters)",
+    )
     filter_init: str = spec(
         "random",
         doc="initial band-pass and envelope filters: random (torch's default, the paper's) or filterbank "

@@ -64,6 +64,8 @@ class BEIRA(nn.Module):
         Decoder widths are ``channels[:-1] // decoder_reduce`` (see :func:`decoder_channels`).
     dropout : float
         Dropout after every convolutional block.
+    envelope_log : bool
+        Compress each branch's envelope with ``sign(x) log(1 + |x|)`` (``model.envelope_log``).
     causal : bool
         ``False`` (reference): 'same' padding and linear up-sampling, as the paper's code.
         ``True``: left padding, block-hold up-sampling; output sample ``t`` depends only on
@@ -93,6 +95,7 @@ class BEIRA(nn.Module):
         decoder_reduce: int = 4,
         dropout: float = 0.3,
         causal: bool = False,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
@@ -111,6 +114,8 @@ class BEIRA(nn.Module):
         )
         check_architecture(**self.hparams)
         self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
+        if envelope_log:  # only when set, so that older models' hparams stay as they were
+            self.hparams["envelope_log"] = True
         self.n_chans, self.n_outputs, self.n_times = n_chans, n_outputs, n_times
         self.sfreq = float(sfreq)
         self.causal = bool(causal)
@@ -120,7 +125,13 @@ class BEIRA(nn.Module):
         dec = decoder_channels(channels, decoder_reduce)
 
         self.interpretable = FusedInterpretableBlock(
-            n_chans, heads, n_filters, filter_size, envelope_size, causal=self.causal
+            n_chans,
+            heads,
+            n_filters,
+            filter_size,
+            envelope_size,
+            causal=self.causal,
+            envelope_log=envelope_log,
         )
         self.feature_block = FusedConvBlock(
             heads, n_filters, channels[0], 3, dropout=dropout, causal=self.causal
@@ -179,6 +190,7 @@ class BEIRA(nn.Module):
             decoder_reduce=model_cfg.decoder_reduce,
             dropout=model_cfg.dropout,
             causal=model_cfg.variant == "causal",
+            envelope_log=model_cfg.envelope_log,
         )
         if model_cfg.filter_init == "filterbank":
             model.init_filterbank()

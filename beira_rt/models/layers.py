@@ -32,6 +32,7 @@ __all__ = [
     "FusedUpBlock",
     "HeadConv",
     "HeadLayerNorm",
+    "SymLog",
     "layers_padding",
     "run_layers",
 ]
@@ -375,6 +376,13 @@ class FusedUpBlock(nn.Module):
         return _channels_last(upsample_time(self.block(x), self.scale, self.causal))
 
 
+class SymLog(nn.Module):
+    """``sign(x) * log(1 + |x|)``, per sample: compresses large envelopes (artefacts) smoothly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sign(x) * torch.log1p(x.abs())
+
+
 class FusedInterpretableBlock(nn.Module):
     """BEIRA's interpretable front end for all heads.
 
@@ -395,6 +403,8 @@ class FusedInterpretableBlock(nn.Module):
         Taps of the band-pass and envelope filters (samples at the model rate).
     causal : bool
         Left padding only.
+    envelope_log : bool
+        Compress the envelopes with :class:`SymLog` (``model.envelope_log``).
     """
 
     def __init__(
@@ -406,9 +416,11 @@ class FusedInterpretableBlock(nn.Module):
         envelope_size: int,
         *,
         causal: bool,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         width = n_heads * n_filters
+        self.compress = SymLog() if envelope_log else None
         self.unmix = HeadConv(n_chans, width, 1)
         self.bn_unmix = nn.BatchNorm2d(width, affine=False)
         self.band_pass = HeadConv(width, width, filter_size, groups=width, bias=False, causal=causal)
@@ -418,7 +430,8 @@ class FusedInterpretableBlock(nn.Module):
 
     def layers(self) -> tuple[nn.Module, ...]:
         """The layers in order."""
-        return (self.unmix, self.bn_unmix, self.band_pass, self.bn_band, self.act, self.envelope)
+        out = (self.unmix, self.bn_unmix, self.band_pass, self.bn_band, self.act, self.envelope)
+        return out if self.compress is None else (*out, self.compress)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_chans, 1, T) -> (batch, n_heads * n_filters, 1, T)."""
