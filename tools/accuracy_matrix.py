@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         "--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds on the first subject"
     )
     parser.add_argument("--variants", nargs="+", default=["reference", "causal"])
+    parser.add_argument(
+        "--seed-variants",
+        nargs="+",
+        default=None,
+        help="variants trained for the extra training seeds (default: --variants)",
+    )
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=None, help="training.num_threads")
     parser.add_argument("--out", required=True, help="folder for the runs (metrics.json per run)")
@@ -96,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         ceiling = read_ceiling(data, "trio1", tuple(rec.roi_names))
         row: dict = {"data_seed": data_seed, "train_seed": train_seed, "ceiling": ceiling}
-        for variant in args.variants:
+        extra_seed = train_seed != args.train_seeds[0]
+        variants = (args.seed_variants or args.variants) if extra_seed else args.variants
+        row["variants"] = list(variants)
+        for variant in variants:
             vcfg = override(cfg, {"model.variant": variant})
             t0 = time.perf_counter()
             metrics = run_training(
@@ -115,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stop": metrics["training"]["stop_reason"],
             }
         rows.append(row)
-        _print_row(row, args.variants, list(rec.roi_names))
+        _print_row(row, variants, list(rec.roi_names))
         (out / "matrix.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     _summary(rows, args.variants)
     return 0
@@ -158,7 +167,7 @@ def _summary(rows: list[dict], variants: list[str]) -> None:
     dead = []
     for r in rows:
         c = list(r["ceiling"]["test_r_per_roi"].values())
-        for v in variants:
+        for v in r["variants"]:
             dead += [
                 (r["data_seed"], r["train_seed"], v, k)
                 for k, (cc, rr) in enumerate(zip(c, r[v]["r_per_roi"], strict=True))
@@ -167,7 +176,7 @@ def _summary(rows: list[dict], variants: list[str]) -> None:
     print(f"dead heads (ceiling > 0.6, test r <= 0.2): {dead if dead else 'none'}")
     same = [r for r in rows if r["data_seed"] == first_seed]
     for v in variants:
-        vals = [r[v]["r_mean"] for r in same]
+        vals = [r[v]["r_mean"] for r in same if v in r]
         print(
             f"training seeds on subject seed {first_seed} ({v}): {_fmt(vals)}, spread {max(vals) - min(vals):.3f} "
             "(goal <= 0.05)"
