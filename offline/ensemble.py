@@ -1,5 +1,6 @@
 """Several training runs of one recording into one bundle: each ROI head from the run that did best
-on the validation block ("a seed ensemble chosen on validation", per head).
+on the validation block ("a seed ensemble chosen on validation", per head; a nearly flat head
+only when every run's is).
 
 The ROI heads of BEIRA never interact, so a bundle may take head ``h`` from one run and head ``k``
 from another (:func:`beira_rt.models.copy_head_`). The choice reads only each run's validation r
@@ -21,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from beira_rt.bundle import ModelBundle, load_bundle, save_bundle
 from beira_rt.models import copy_head_
 
 from .evaluate import prepare_with_bundle
-from .metrics import choose_lookahead, lookahead_r
+from .metrics import choose_lookahead, lookahead_r, predict_span
 from .pipeline import jsonable, read_ceiling, test_metrics
 from .train import resolve_device
 
@@ -45,8 +47,65 @@ def _same_model(a: ModelBundle, b: ModelBundle) -> bool:
     )
 
 
-def combine_heads(bundles: list[ModelBundle], recording: Any, *, device: str = "cpu") -> ModelBundle:
+def _val_spread(bundle: ModelBundle, data: Any, device: Any) -> np.ndarray:
+    """Per ROI: standard deviation of the offline prediction over the validation block / that of the target."""
+    cfg = bundle.config
+    model = bundle.build_model(device=str(device))
+    val = data.split.val
+    pred = predict_span(
+        model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant,
+        device=device, batch_size=cfg.training.eval_batch_size,
+    )  # fmt: skip
+    return pred.std(axis=1) / data.target[:, val.slice].std(axis=1)
+
+
+@torch.no_grad()
+def calibrate_heads_(bundle: ModelBundle, data: Any, device: Any) -> list[float]:
+    """Rescale each ROI head's output so that its validation prediction has the least-squares slope 1.
+
+    The output layer is linear per head, so ``out' = a out + b`` is exact in its weights; ``a`` and
+    ``b`` are the regression of the validation target on the validation prediction, applied only
+    when ``a > 0`` (the r of a head, and so every metric but its amplitude, is unchanged). A head
+    trained with MSE on a weak signal shrinks towards the mean until it looks flat live; this
+    gives it the amplitude its validation fit supports. Returns ``a`` per head (1 when not applied).
+    """
+    cfg = bundle.config
+    model = bundle.build_model(device=str(device))
+    val = data.split.val
+    pred = predict_span(
+        model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant,
+        device=device, batch_size=cfg.training.eval_batch_size,
+    )  # fmt: skip
+    true = data.target[:, val.slice]
+    weight = bundle.state_dict["final_layer.weight"]
+    bias = bundle.state_dict["final_layer.bias"]
+    out = []
+    for h in range(pred.shape[0]):
+        p = pred[h] - pred[h].mean()
+        a = float((p * (true[h] - true[h].mean())).sum() / max((p**2).sum(), 1e-12))
+        if not (np.isfinite(a) and a > 0):
+            out.append(1.0)
+            continue
+        b = float(true[h].mean() - a * pred[h].mean())
+        weight[h] *= a
+        bias[h] = a * bias[h] + b
+        out.append(a)
+    return out
+
+
+def combine_heads(
+    bundles: list[ModelBundle],
+    recording: Any,
+    *,
+    device: str = "cpu",
+    min_spread: float = 0.2,
+    calibrate: bool = True,
+) -> ModelBundle:
     """One bundle whose ROI head ``h`` comes from the bundle with the best validation r of ROI ``h``.
+
+    A head whose validation prediction is nearly flat (its spread below ``min_spread`` of the
+    target's) is taken only when no run has a moving one: a flat head can have a positive r
+    from a tiny ripple, and it shows a flat line live.
 
     Parameters
     ----------
@@ -71,15 +130,19 @@ def combine_heads(bundles: list[ModelBundle], recording: Any, *, device: str = "
     rois = list(first.rois)
     val = np.array([[b.metrics["val"]["r_per_roi"][roi] for roi in rois] for b in bundles])
     val = np.where(np.isfinite(val), val, -np.inf)
-    pick = val.argmax(axis=0)
+    dev = resolve_device(device)
+    data0 = prepare_with_bundle(first, recording)
+    spread = np.array([_val_spread(b, data0, dev) for b in bundles])
+    eligible = np.where(spread >= min_spread, val, -np.inf)
+    pick = np.where(np.isfinite(eligible).any(axis=0), eligible.argmax(axis=0), val.argmax(axis=0))
     state = {k: v.clone() for k, v in first.state_dict.items()}
     for h, run in enumerate(pick):
         copy_head_(state, bundles[run].state_dict, h, len(rois))
     combined = copy.copy(first)
     combined.state_dict = state
     combined.metrics = {}
-    dev = resolve_device(device)
     cfg = first.config
+    scale = calibrate_heads_(combined, data0, dev) if calibrate else None
     data = prepare_with_bundle(combined, recording)
     model = combined.build_model(device=str(dev))
     val_live = lookahead_r(
@@ -104,7 +167,16 @@ def combine_heads(bundles: list[ModelBundle], recording: Any, *, device: str = "
             },
             "data_hash": first.metrics.get("data_hash", ""),
             "ensemble": {
-                "rule": "each ROI head from the run with the best validation r of that ROI",
+                "rule": "each ROI head from the run with the best validation r of that ROI, among runs whose "
+                f"validation prediction of it has at least {min_spread:g} of the target's spread (all runs when none has)",
+                "val_spread_per_run": spread.tolist(),
+                "calibration": (
+                    "each head's output rescaled by the least-squares slope of the validation target on its "
+                    "validation prediction (when positive)"
+                    if scale is not None
+                    else None
+                ),
+                "calibration_scale": scale,
                 "head_from_run": {roi: int(pick[h]) for h, roi in enumerate(rois)},
                 "val_r_per_run": val.tolist(),
                 "seeds": [b.config.training.seed for b in bundles],
