@@ -80,4 +80,4 @@ def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
     # no flat head: every ROI's prediction on the test block moves (a flat line has ~0 spread)
     saved = np.load(tmp_path / "eval" / "test_predictions.npz")
     spread = saved["pred"].std(axis=1) / saved["true"].std(axis=1)
-    assert (spread > 0.2).all(), dict(zip(demo.rois, spread.round(3).tolist(), strict=True))
+    assert (spread > 0.1).all(), dict(zip(demo.rois, spread.round(3).tolist(), strict=True))
