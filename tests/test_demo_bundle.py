@@ -41,7 +41,9 @@ def test_demo_bundle_is_the_default_model(demo):
 
     assert demo.config.model == BeiraConfig().model
     assert demo.config.preprocessing == BeiraConfig().preprocessing
-    assert demo.metrics["ensemble"]["rule"].startswith("each ROI head from the run with the best validation r")
+    assert demo.metrics["ensemble"]["rule"].startswith(
+        "each ROI head from the run with the best validation r"
+    )
 
 
 @pytest.mark.slow
