@@ -145,7 +145,7 @@ def test_heads_combined_from_two_seeds_follow_the_validation_block(run, cfg, rec
     other = tmp_path / "seed1"
     run_training(override(cfg, {"training.seed": 1}), recording, other, progress=False, interpret=False)
     a, b = load_bundle(out / "model.beira"), load_bundle(other / "model.beira")
-    combined = combine_heads([a, b], recording)
+    combined = combine_heads([a, b], recording, calibrate=False)
     rois = list(cfg.data.rois)
     val = np.array([[x.metrics["val"]["r_per_roi"][roi] for roi in rois] for x in (a, b)])
     picked = combined.metrics["ensemble"]["head_from_run"]
@@ -162,3 +162,9 @@ def test_heads_combined_from_two_seeds_follow_the_validation_block(run, cfg, rec
         outs = [bnd.build_model()(x)[0, :, 128] for bnd in (a, b, load_bundle(path))]
     for h, roi in enumerate(rois):
         torch.testing.assert_close(outs[2][h], outs[picked[roi]][h])
+    # the amplitude calibration rescales heads on validation: r (offline) stays, up to float rounding
+    scaled = combine_heads([a, b], recording)
+    assert scaled.metrics["test"]["r_per_roi"] == pytest.approx(
+        combined.metrics["test"]["r_per_roi"], abs=1e-4
+    )
+    assert all(v > 0 for v in scaled.metrics["ensemble"]["calibration_scale"])
