@@ -33,7 +33,7 @@ from sklearn.linear_model import Ridge
 from beira_rt._logging import logger
 
 from .dataset import PreparedData
-from .evaluate import pearson_r
+from .metrics import pearson_r
 from .split import delay_samples
 
 __all__ = ["BANDS", "LinearBaseline", "band_log_power", "canonical_hrf", "fit_baseline", "hrf_features"]

@@ -246,7 +246,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from beira_rt.bundle import load_bundle
-    from offline.reevaluate import evaluate_bundle
+    from offline.evaluate import evaluate_bundle
 
     bundle = load_bundle(args.bundle)
     threads = args.num_threads or bundle.config.training.num_threads

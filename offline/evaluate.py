@@ -1,293 +1,137 @@
-"""Metrics and the two prediction read-outs used to evaluate a model on a block.
+"""Re-evaluate a saved bundle on a recording (``beira-train evaluate``).
 
-(a) Offline prediction (:func:`predict_span`, :func:`predict_offline`)
-    What a researcher gets when analysing a recorded session after the fact.
-    Windows of ``n_times`` samples are tiled over the EEG with a hop of
-    ``n_times // 2``; each sample is read from the one window in which it lies
-    in the *read-out region* of the variant:
-
-    - ``reference`` ('same' padding): the centre half ``[W/4, 3W/4)`` of the
-      window, where the model sees ~5 s of EEG on both sides;
-    - ``causal``: the right half ``[W/2, W)``, where it has the longest history.
-
-    Window ``k`` starts at ``k * hop - lo`` (``lo`` = start of the read-out
-    region) and its read-out region covers ``[k * hop, (k + 1) * hop)``. Near
-    the ends of the EEG the window is clamped inside ``[0, n_eeg)`` and the
-    sample is read wherever it falls. The window used for a sample depends
-    only on the sample index and ``n_eeg``, so predicting a span equals
-    slicing the whole-recording prediction.
-
-(b) Live prediction at a look-ahead (:func:`lookahead_r`)
-    The live engine's read-out, computed by ``beira_rt.inference.predict_at`` itself: the
-    window ends at update index ``n`` and the published value is the model
-    output ``la`` samples before its right edge, for target sample
-    ``i = n - la``. Every look-ahead is scored on the same target samples (a
-    grid at the live hop over the block, kept where every look-ahead has its
-    EEG).
+Nothing is refitted: the bundle's preprocessing, EEG normalisation, target
+statistics, window, variant and split rules are applied to the recording.
+On the recording the bundle was trained on this reproduces the test metrics
+of the training run exactly; on another recording the test block is its last
+``training.test_seconds`` and ``all`` covers every aligned sample.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
-import torch
 
-from .split import Block
+from beira_rt._logging import logger
+from beira_rt.bundle import ModelBundle
+from beira_rt.inference import resolve_device
 
-__all__ = [
-    "choose_lookahead",
-    "lookahead_grid",
-    "lookahead_r",
-    "pearson_r",
-    "predict_offline",
-    "predict_span",
-    "readout_region",
-    "window_starts",
-]
+from . import report
+from .dataset import PreparedData, prepare_data
+from .metrics import pearson_r, predict_span
+from .pipeline import config_hash, environment, jsonable, save_test_predictions, test_metrics
+
+__all__ = ["evaluate_bundle", "prepare_with_bundle"]
 
 
-def pearson_r(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Pearson correlation per row.
-
-    Parameters
-    ----------
-    pred, true : arrays of shape (n_rois, n_samples)
-
-    Returns
-    -------
-    array of shape (n_rois,)
-        ``nan`` for a row where either series is constant.
-    """
-    pred = np.asarray(pred, dtype=np.float64)
-    true = np.asarray(true, dtype=np.float64)
-    if pred.shape != true.shape or pred.ndim != 2:
+def _pick_channels(eeg: np.ndarray, names: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
         raise ValueError(
-            f"pearson_r needs two arrays of the same shape (n_rois, n_samples); got {pred.shape} and {true.shape}."
+            f"the recording lacks the bundle's EEG channels {missing}; it has {list(names)}. "
+            "Use a recording with the same montage."
         )
-    pc = pred - pred.mean(axis=1, keepdims=True)
-    tc = true - true.mean(axis=1, keepdims=True)
-    denom = np.sqrt((pc**2).sum(axis=1) * (tc**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (pc * tc).sum(axis=1) / denom
-    return np.where(denom > 0, r, np.nan)
+    return eeg[[index[n] for n in wanted]]
 
 
-def readout_region(n_times: int, variant: str) -> tuple[int, int]:
-    """The offline read-out region ``[lo, hi)`` of a window (see the module notes)."""
-    quarter = n_times // 4
-    if variant == "reference":
-        return quarter, quarter + n_times // 2
-    if variant == "causal":
-        return n_times - n_times // 2, n_times
-    raise ValueError(f"unknown model variant {variant!r}; use 'reference' or 'causal'.")
-
-
-def window_starts(idx: np.ndarray, n_eeg: int, n_times: int, variant: str) -> np.ndarray:
-    """Start of the window each sample index is read from (offline read-out).
+def prepare_with_bundle(bundle: ModelBundle, recording: Any) -> PreparedData:
+    """Preprocess, align, split and normalise a recording with a bundle's statistics.
 
     Parameters
     ----------
-    idx : array of int, shape (n,)
-        Model-rate sample indices, ``0 <= idx < n_eeg``.
-    n_eeg, n_times : int
-        EEG length and window length in samples (``n_eeg >= n_times``).
-    variant : str
+    bundle : ModelBundle
+    recording : offline.loader.Recording
 
     Returns
     -------
-    array of int, shape (n,)
+    PreparedData
+        ``normalizer`` and target statistics are the bundle's.
     """
-    lo, hi = readout_region(n_times, variant)
-    hop = hi - lo
-    return np.clip((np.asarray(idx) // hop) * hop - lo, 0, n_eeg - n_times)
+    cfg = bundle.config
+    rois = tuple(recording.roi_names)
+    if rois != tuple(bundle.rois):
+        raise ValueError(f"the recording's ROIs {list(rois)} differ from the bundle's {list(bundle.rois)}.")
+    if recording.sfreq != bundle.sfreq_in:
+        logger.warning(
+            "the recording is sampled at %g Hz, the bundle was trained at %g Hz; the preprocessing resamples both",
+            recording.sfreq, bundle.sfreq_in,
+        )  # fmt: skip
+    eeg = _pick_channels(recording.eeg, tuple(recording.ch_names), tuple(bundle.ch_names))
+    return prepare_data(
+        eeg, recording.sfreq, recording.bold, cfg, bundle.ch_names, rois,
+        normalizer=bundle.normalizer, target_stats=(bundle.target_mean, bundle.target_std),
+    )  # fmt: skip
 
 
-@torch.no_grad()
-def _run_windows(
-    model: torch.nn.Module,
-    eeg: torch.Tensor,
-    starts: np.ndarray,
-    n_times: int,
-    device: torch.device,
-    batch_size: int,
-) -> np.ndarray:
-    """Model outputs (n_windows, n_outputs, n_times) for the windows at ``starts``."""
-    out = []
-    for k in range(0, len(starts), batch_size):
-        chunk = starts[k : k + batch_size]
-        x = torch.stack([eeg[:, s : s + n_times] for s in chunk]).to(device)
-        out.append(model(x).float().cpu().numpy())
-    return np.concatenate(out, axis=0)
-
-
-def predict_span(
-    model: torch.nn.Module,
-    eeg: np.ndarray,
-    start: int,
-    stop: int,
-    n_times: int,
-    variant: str,
+def evaluate_bundle(
+    bundle: ModelBundle,
+    recording: Any,
     *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
-) -> np.ndarray:
-    """Offline prediction (read-out (a)) for the samples ``[start, stop)``.
+    device: str = "auto",
+    out_dir: str | Path | None = None,
+    ceiling: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Metrics of a bundle on a recording (test block and whole recording).
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Maps (batch, n_chans, n_times) to (batch, n_outputs, n_times); put in eval mode here.
-    eeg : array of shape (n_chans, n_eeg)
-        Normalised model-rate EEG of the whole recording.
-    start, stop : int
-        Span of sample indices, ``0 <= start < stop <= n_eeg``.
-    n_times : int
-        Window length.
-    variant : str
-        ``'reference'`` or ``'causal'`` (chooses the read-out region).
-    device : str or torch.device
-    batch_size : int
-        Windows per forward pass.
-
-    Returns
-    -------
-    array of shape (n_outputs, stop - start), float32
-        Normalised predictions (the model's output units).
-    """
-    n_eeg = eeg.shape[1]
-    if n_eeg < n_times:
-        raise ValueError(f"the EEG holds {n_eeg} samples, fewer than one window of {n_times}.")
-    if not 0 <= start < stop <= n_eeg:
-        raise ValueError(f"span [{start}, {stop}) is not inside the EEG [0, {n_eeg}).")
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    idx = np.arange(start, stop)
-    s_of_i = window_starts(idx, n_eeg, n_times, variant)
-    uniq, inverse = np.unique(s_of_i, return_inverse=True)
-    eeg_t = torch.from_numpy(np.ascontiguousarray(eeg, dtype=np.float32))
-    outs = _run_windows(model, eeg_t, uniq, n_times, device, batch_size)
-    pred = outs[inverse, :, idx - s_of_i].T  # (n_outputs, n)
-    model.train(was_training)
-    return np.ascontiguousarray(pred, dtype=np.float32)
-
-
-def predict_offline(
-    model: torch.nn.Module,
-    eeg: np.ndarray,
-    n_times: int,
-    variant: str,
-    *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
-) -> np.ndarray:
-    """Offline prediction (read-out (a)) for every sample of the EEG, shape (n_outputs, n_eeg)."""
-    return predict_span(model, eeg, 0, eeg.shape[1], n_times, variant, device=device, batch_size=batch_size)
-
-
-def lookahead_grid(
-    block: Block, n_eeg: int, n_times: int, lookaheads_samples: list[int], hop: int
-) -> np.ndarray:
-    """Target sample indices scored for every look-ahead (read-out (b)).
-
-    Every ``hop``-th sample of ``block``, kept where the window ending at
-    ``i + la`` exists for every look-ahead ``la`` (``i + la <= n_eeg - 1`` and
-    ``i + la >= n_times - 1``).
-    """
-    idx = np.arange(block.start, block.stop, max(int(hop), 1))
-    la_min, la_max = min(lookaheads_samples), max(lookaheads_samples)
-    keep = (idx + la_max <= n_eeg - 1) & (idx + la_min >= n_times - 1)
-    return idx[keep]
-
-
-def lookahead_r(
-    model: torch.nn.Module,
-    eeg: np.ndarray,
-    target: np.ndarray,
-    block: Block,
-    lookaheads: tuple[float, ...] | list[float],
-    hop: float,
-    n_times: int,
-    sfreq: float,
-    *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
-) -> dict[str, object]:
-    """Pearson r per ROI of the live read-out at each look-ahead, on one block.
-
-    Parameters
-    ----------
-    model : beira_rt.models.BEIRA
-        Put in eval mode for the call (``predict_at`` returns its raw outputs).
-    eeg : array of shape (n_chans, n_eeg)
-        Normalised model-rate EEG since the start of the recording.
-    target : array of shape (n_rois, L)
-        Aligned targets (any affine scaling per ROI; r does not depend on it).
-    block : Block
-        Block whose targets are scored.
-    lookaheads : sequence of float
-        Look-aheads in seconds.
-    hop : float
-        Seconds between scored updates (the live hop).
-    n_times : int
-        Window length in samples.
-    sfreq : float
-        Model rate in Hz.
-    device : str or torch.device
-    batch_size : int
+    bundle : ModelBundle
+    recording : offline.loader.Recording
+    device : str
+        ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    out_dir : str, Path or None
+        When given, ``evaluation.json``, ``test_predictions.npz`` and ``test_predictions.png``
+        are written there.
+    ceiling : dict or None
+        From :func:`offline.pipeline.read_ceiling`.
 
     Returns
     -------
     dict
-        ``{"lookaheads": [...], "r_per_roi": {la: [...]}, "r_mean": {la: float}, "n_samples": int}``
-        with look-aheads as strings such as ``"0.5"`` (JSON keys).
+        ``test`` (as in ``metrics.json``), ``all`` (offline r over every aligned sample with a
+        target), ``ceiling``, ``bundle`` (hash, trained metrics), ``data_hash``.
     """
-    la_samples = [round(la * sfreq) for la in lookaheads]
-    idx = lookahead_grid(block, eeg.shape[1], n_times, la_samples, round(hop * sfreq))
-    if idx.size < 3:
-        raise ValueError(
-            f"the {block.name} block leaves {idx.size} scored samples for look-aheads {list(lookaheads)}; "
-            "it is too short or the EEG ends too soon after it."
-        )
-    from beira_rt.inference import predict_at
-
-    was_training = model.training
-    model.eval()
-    true = target[:, idx]
-    r_per_roi: dict[str, list[float]] = {}
-    r_mean: dict[str, float] = {}
-    for la, la_s in zip(lookaheads, la_samples, strict=True):
-        pred = predict_at(model, eeg, idx + la_s, la, device, batch_size)  # (n, n_outputs)
-        r = pearson_r(pred.T, true)
-        key = f"{la:g}"
-        r_per_roi[key] = [float(v) for v in r]
-        r_mean[key] = float(np.nanmean(r))
-    model.train(was_training)
-    return {
-        "lookaheads": [float(la) for la in lookaheads],
-        "r_per_roi": r_per_roi,
-        "r_mean": r_mean,
-        "n_samples": int(idx.size),
+    dev = resolve_device(device)
+    data = prepare_with_bundle(bundle, recording)
+    model = bundle.build_model(device=str(dev))
+    cfg = bundle.config
+    test, pred = test_metrics(model, cfg, data, dev, cfg.live.hop)
+    start, stop = data.split.train.start, data.split.n_samples
+    whole = predict_span(model, data.eeg, start, stop, cfg.model.n_times, cfg.model.variant, device=dev,
+                         batch_size=cfg.training.eval_batch_size)  # fmt: skip
+    r_all = pearson_r(whole, data.target[:, start:stop])
+    metrics = {
+        "subject": getattr(recording, "subject", ""),
+        "variant": cfg.model.variant,
+        "test": test,
+        "all": {
+            "r_per_roi": dict(zip(data.rois, r_all.tolist(), strict=True)),
+            "r_mean": float(np.nanmean(r_all)),
+        },
+        "ceiling": ceiling,
+        "bundle": {
+            "content_hash": bundle.content_hash,
+            "lookahead": bundle.lookahead,
+            "trained_metrics": bundle.metrics,
+        },
+        "split": data.split.to_dict(),
+        "data_hash": getattr(recording, "data_hash", ""),
+        "config_hash": config_hash(cfg),
+        "environment": environment(dev),
     }
-
-
-def choose_lookahead(r_mean: dict[str, float], tolerance: float) -> float:
-    """The smallest look-ahead whose mean r is within ``tolerance`` of the best (use validation r).
-
-    Parameters
-    ----------
-    r_mean : dict
-        Look-ahead (seconds, as a string key) to mean r, e.g. from :func:`lookahead_r` on
-        the validation block.
-    tolerance : float
-        Allowed loss of mean r, in r units.
-
-    Returns
-    -------
-    float
-        Look-ahead in seconds.
-    """
-    finite = {float(k): v for k, v in r_mean.items() if np.isfinite(v)}
-    if not finite:
-        raise ValueError("no look-ahead has a finite validation r; the model predicts a constant.")
-    best = max(finite.values())
-    return min(la for la, r in finite.items() if r >= best - tolerance)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.json").write_text(json.dumps(jsonable(metrics), indent=2), encoding="utf-8")
+        save_test_predictions(out / "test_predictions.npz", data, pred)
+        tb = data.split.test
+        report.plot_test_predictions(
+            np.arange(tb.start, tb.stop) / data.sfreq, data.target_raw[:, tb.slice],
+            pred * data.target_std[:, None] + data.target_mean[:, None], data.rois,
+            list(test["r_per_roi"].values()), out / "test_predictions.png",
+        )  # fmt: skip
+    return jsonable(metrics)

@@ -4,7 +4,7 @@
 (:mod:`offline.dataset`), train with validation-chosen checkpoint
 (:mod:`offline.train`), choose the live look-ahead on the validation block,
 evaluate on the test block (offline read-out and live read-out at each
-look-ahead, :mod:`offline.evaluate`), fit the linear baseline
+look-ahead, :mod:`offline.metrics`), fit the linear baseline
 (:mod:`offline.baseline`), read the ceiling of a synthetic recording, then
 write ``model.beira``, ``metrics.json``, ``history.jsonl`` and the figures.
 """
@@ -26,13 +26,14 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle, save_bundle
 from beira_rt.config import BeiraConfig, to_dict
+from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA
 
 from . import report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_data
-from .evaluate import choose_lookahead, lookahead_r, pearson_r, predict_span, readout_region
-from .train import resolve_device, train_model
+from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_span, readout_region
+from .train import train_model
 
 __all__ = [
     "READOUT_NOTE",

@@ -2,7 +2,7 @@
 
 One epoch is ``training.steps_per_epoch`` optimisation steps on random windows
 from the training block (:class:`offline.dataset.WindowSampler`), followed by
-an offline prediction of the validation block (:func:`offline.evaluate.predict_span`)
+an offline prediction of the validation block (:func:`offline.metrics.predict_span`)
 and its mean Pearson r over the ROIs. The learning rate follows ``training.schedule``
 over ``max_epochs * steps_per_epoch`` steps, or over ``training.max_minutes`` when that
 budget runs out first (:func:`training_progress`). The checkpoint with the best validation r
@@ -26,11 +26,11 @@ from tqdm.auto import tqdm
 
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, TrainingConfig
-from beira_rt.inference import resolve_device  # re-exported: one device rule for training and live use
+from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
 from .dataset import PreparedData, WindowSampler
-from .evaluate import pearson_r, predict_span
+from .metrics import pearson_r, predict_span
 
 __all__ = ["TrainResult", "compute_loss", "lr_factor", "resolve_device", "train_model", "training_progress"]
 
@@ -206,6 +206,34 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
     return split_heads(model).to(device)
 
 
+def _front_end_params(model: BEIRA) -> list[torch.nn.Parameter]:
+    """The parameters of the interpretable front end (head-major along their first axis)."""
+    return [p for layer in model.interpretable.layers() for p in layer.parameters(recurse=False)]
+
+
+@torch.no_grad()
+def tie_front_ends_(model: BEIRA) -> None:
+    """Copy head 0's front end into every head (``training.share_front_end``)."""
+    heads = model.n_outputs
+    for p in _front_end_params(model):
+        block = p.view(heads, -1, *p.shape[1:])
+        block.copy_(block[:1].expand_as(block))
+
+
+def share_front_end_grads_(model: BEIRA) -> None:
+    """Replace each head's front-end gradient by the sum over the heads (a shared parameter's gradient).
+
+    With equal weights and equal gradients, AdamW keeps the heads' front ends equal, so the
+    fused model trains one front end for all ROIs while its heads stay self-contained.
+    """
+    heads = model.n_outputs
+    for p in _front_end_params(model):
+        if p.grad is None:
+            continue
+        g = p.grad.view(heads, -1, *p.shape[1:])
+        g.copy_(g.sum(dim=0, keepdim=True).expand_as(g))
+
+
 def train_model(
     model: torch.nn.Module,
     data: PreparedData,
@@ -238,8 +266,17 @@ def train_model(
     tcfg = cfg.training
     rng = np.random.default_rng(tcfg.seed)
     sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
-    net = _training_layout(model, tcfg.head_layout, device)
+    if tcfg.share_front_end:
+        if tcfg.head_layout == "separate" or not isinstance(model, BEIRA):
+            raise ValueError(
+                "training.share_front_end needs the fused BEIRA (training.head_layout fused or auto)."
+            )
+        tie_front_ends_(model)
+    net = model if tcfg.share_front_end else _training_layout(model, tcfg.head_layout, device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    params = [p for p in net.parameters()]
+    # training.ema_decay: an exponential moving average of the weights, validated and kept instead
+    ema = [p.detach().clone() for p in params] if tcfg.ema_decay is not None else None
     total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
     budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
     result = TrainResult()
@@ -276,9 +313,14 @@ def train_model(
                 loss = compute_loss(out.float(), y, tcfg.loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if tcfg.share_front_end:
+                    share_front_end_grads_(net)
                 if tcfg.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(net.parameters(), tcfg.grad_clip)
                 optimizer.step()
+                if ema is not None:
+                    with torch.no_grad():
+                        torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - tcfg.ema_decay)
                 result.n_steps += 1
                 losses.append(float(loss.detach()))
                 bar.update(1)
@@ -286,6 +328,12 @@ def train_model(
                 if time.perf_counter() - t0 > budget:
                     result.stop_reason = "max_minutes"
                     break
+            raw = None
+            if ema is not None:  # validate the averaged weights; training continues from the raw ones
+                raw = [p.detach().clone() for p in params]
+                with torch.no_grad():
+                    for p, a in zip(params, ema, strict=True):
+                        p.copy_(a)
             if net is not model:  # validate (and keep) the fused model, the bundle's form
                 load_heads_(model, net)
             record = {
@@ -297,6 +345,10 @@ def train_model(
                 "seconds": round(time.perf_counter() - t0, 3),
             }
             improved, best_state = _keep_best(model, record, epoch, result, best_state, tcfg.checkpoint)
+            if raw is not None:
+                with torch.no_grad():
+                    for p, r in zip(params, raw, strict=True):
+                        p.copy_(r)
             stale = 0 if improved else stale + 1
             record["best"] = bool(improved)
             result.history.append(record)

@@ -14,10 +14,21 @@ REPO = Path(__file__).resolve().parents[1]
 def test_default_yaml_equals_code_defaults():
     cfg = load_config(REPO / "configs" / "default.yaml")
     assert cfg == BeiraConfig()
-    # the paper's reference settings
+    # the CPU-trainable default keeps the paper's data, preprocessing, window and front end
+    paper = load_config(REPO / "configs" / "paper.yaml")
+    assert cfg.data == paper.data and cfg.preprocessing == paper.preprocessing and cfg.live == paper.live
+    for key in ("n_times", "n_filters", "filter_size", "envelope_size", "kernel_sizes", "strides"):
+        assert getattr(cfg.model, key) == getattr(paper.model, key), key
+    assert cfg.model.channels == (16, 16, 16, 16) and cfg.training.max_minutes == 5.0
+
+
+def test_paper_yaml_is_the_papers_reference_settings():
+    cfg = load_config(REPO / "configs" / "paper.yaml")
     assert cfg.preprocessing.sfreq == 100.0
-    assert cfg.model.n_times == 2048
+    assert cfg.model.n_times == 2048 and cfg.model.channels == (128, 128, 128, 128)
+    assert cfg.model.decoder_reduce == 4 and cfg.model.n_filters == 16
     assert cfg.model.bold_delay == 6.0
+    assert cfg.model.filter_init == "random" and not cfg.model.envelope_log
     assert cfg.training.batch_size == 16
     assert cfg.training.lr == pytest.approx(3e-4)
     assert len(cfg.data.rois) == 8

@@ -2,8 +2,10 @@
 reproduces the test metrics stored in it by ``beira-train``.
 
 The recording is the synthetic CWL subject ``trio1`` (300 s, seed 0) the README's
-"The demo bundle" command trains on; the generator is deterministic, so the re-evaluated
-metrics must match those recorded at training time.
+"The demo bundle" commands train on; the generator is deterministic, so the re-evaluated
+metrics must match those recorded at training time. The bundle is the built-in default
+configuration (three training seeds, each ROI head from the seed with the best validation r),
+and none of its heads is flat.
 """
 
 from __future__ import annotations
@@ -34,10 +36,20 @@ def test_demo_bundle_loads_with_its_metrics(demo):
     assert demo.metrics["data_hash"]
 
 
+def test_demo_bundle_is_the_default_model(demo):
+    from beira_rt.config import BeiraConfig
+
+    assert demo.config.model == BeiraConfig().model
+    assert demo.config.preprocessing == BeiraConfig().preprocessing
+    assert demo.metrics["ensemble"]["rule"].startswith(
+        "each ROI head from the run with the best validation r"
+    )
+
+
 @pytest.mark.slow
 def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
+    from offline.evaluate import evaluate_bundle
     from offline.loader import load_cwl_subject
-    from offline.reevaluate import evaluate_bundle
     from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
 
     make_synthetic_subject(tmp_path, "trio1", duration=300.0, seed=0)
@@ -57,7 +69,7 @@ def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
         if rec.data_hash == demo.metrics["data_hash"]
         else "files that differ in bytes from those at training (data hash differs)"
     )
-    got = evaluate_bundle(demo, rec, device="cpu")
+    got = evaluate_bundle(demo, rec, device="cpu", out_dir=tmp_path / "eval")
     stored = demo.metrics["test"]
     for roi in demo.rois:
         assert got["test"]["r_per_roi"][roi] == pytest.approx(stored["r_per_roi"][roi], abs=1e-4), (
@@ -67,3 +79,7 @@ def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
     assert got["test"]["r_mean"] == pytest.approx(stored["r_mean"], abs=1e-4), files
     for la, r in stored["r_by_lookahead"].items():
         assert got["test"]["r_by_lookahead"][la] == pytest.approx(r, abs=1e-4), (la, files)
+    # no flat head: every ROI's prediction on the test block moves (a flat line has ~0 spread)
+    saved = np.load(tmp_path / "eval" / "test_predictions.npz")
+    spread = saved["pred"].std(axis=1) / saved["true"].std(axis=1)
+    assert (spread > 0.1).all(), dict(zip(demo.rois, spread.round(3).tolist(), strict=True))

@@ -2,7 +2,7 @@
 
 1. Offline prediction: a recording (a synthetic 30-channel EEG at 1000 Hz, or a CWL subject
    with --data/--subject) goes through the causal preprocessing and the offline read-out of
-   ``offline.evaluate.predict_offline`` (windows tiled at half a window); the figure is
+   ``offline.metrics.predict_offline`` (windows tiled at half a window); the figure is
    recording seconds per wall-clock second (goal >= 200x on CPU). With --bundle the bundle's
    model and preprocessing are used, otherwise a freshly initialised model of the config.
 2. Training throughput: windows per second of full training steps (forward, MSE, backward,
@@ -11,14 +11,20 @@
 
 The minimum over repeats is the robust figure on a shared machine; the median is printed too.
 
-    .venv/bin/python tools/bench_offline.py                       # paper settings, 300 s
+    .venv/bin/python tools/bench_offline.py                       # the default model, 300 s
+    .venv/bin/python tools/bench_offline.py --config configs/paper.yaml   # the paper model
     .venv/bin/python tools/bench_offline.py --threads 1 --seconds 600 --train-repeats 3
     .venv/bin/python tools/bench_offline.py --config configs/fast_test.yaml --skip-train
+    .venv/bin/python tools/bench_offline.py --skip-predict --skip-train --histories runs/*/history.jsonl
+
+3. With --histories: from the history.jsonl of real training runs, the time (and steps) each run
+   took to reach 90 % (--fraction) of its best validation r.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -35,7 +41,7 @@ import torch  # noqa: E402
 from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
 from beira_rt.models import BEIRA, split_heads  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
-from offline.evaluate import predict_offline  # noqa: E402
+from offline.metrics import predict_offline  # noqa: E402
 
 
 def _times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -136,6 +142,35 @@ def bench_training(args: argparse.Namespace, cfg: BeiraConfig) -> None:
             )
 
 
+def time_to_fraction(path: Path, fraction: float = 0.9) -> dict[str, float]:
+    """From a training run's ``history.jsonl``: when the validation r first reached ``fraction`` of its best.
+
+    Returns the best mean validation r over the epochs, and the seconds and steps of training at the
+    first epoch whose validation r was at least ``fraction`` of it (validation time included).
+    """
+    records = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    best = max(r["val_r_mean"] for r in records)
+    first = next(r for r in records if r["val_r_mean"] >= fraction * best)
+    return {
+        "best_val_r": best,
+        "seconds": first["seconds"],
+        "step": first["step"],
+        "total_seconds": records[-1]["seconds"],
+        "total_steps": records[-1]["step"],
+    }
+
+
+def bench_histories(paths: list[str], fraction: float) -> None:
+    """Print, per training run, the time to reach ``fraction`` of its best validation r."""
+    print(f"\ntime to {fraction:.0%} of the best validation r (from history.jsonl of real training runs):")
+    for path in paths:
+        t = time_to_fraction(Path(path), fraction)
+        print(
+            f"  {path}: best val r {t['best_val_r']:.3f}; {fraction:.0%} of it after {t['seconds']:.0f} s "
+            f"({t['step']} steps) of a {t['total_seconds']:.0f} s, {t['total_steps']}-step run"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,14 +191,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-repeats", type=int, default=3)
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
     parser.add_argument("--skip-train", action="store_true", help="only the prediction benchmark")
+    parser.add_argument("--skip-predict", action="store_true", help="no prediction benchmark")
+    parser.add_argument(
+        "--histories",
+        nargs="*",
+        default=[],
+        metavar="HISTORY",
+        help="history.jsonl files of training runs: print the time each took to reach --fraction of its "
+        "best validation r",
+    )
+    parser.add_argument("--fraction", type=float, default=0.9)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     cfg = override(cfg, {"model.variant": args.variant})
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    bench_prediction(args, cfg)
+    if not args.skip_predict:
+        bench_prediction(args, cfg)
     if not args.skip_train:
         bench_training(args, cfg)
+    if args.histories:
+        bench_histories(args.histories, args.fraction)
 
 
 if __name__ == "__main__":

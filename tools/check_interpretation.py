@@ -19,7 +19,7 @@ it chooses nothing in the model or the interpretation.
 Example::
 
     python tools/make_synthetic_cwl.py --out /tmp/s1 --subjects trio1 --seed 1
-    beira-train --config configs/cpu.yaml --data /tmp/s1 --subject trio1 --out runs/s1 --atlas ... --atlas-labels ...
+    beira-train --data /tmp/s1 --subject trio1 --out runs/s1 --atlas ... --atlas-labels ...
     python tools/check_interpretation.py --case runs/s1/model.beira /tmp/s1 [--case ...] [--json out.json]
 """
 

@@ -38,8 +38,8 @@ from beira_rt.config import DataConfig, PreprocessingConfig  # noqa: E402
 from beira_rt.preprocessing import preprocess_recording  # noqa: E402
 from offline.loader import load_cwl_subject  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
-from offline.synthetic.ground_truth import pearson_rows  # noqa: E402
-from offline.synthetic.truth import canonical_hrf, drive_terms  # noqa: E402
+from offline.synthetic.ceiling import pearson_rows  # noqa: E402
+from offline.synthetic.hidden import canonical_hrf, drive_terms  # noqa: E402
 
 BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 40.0))
 ALPHAS = np.logspace(-2, 5, 15)
@@ -91,7 +91,9 @@ def fit_predict(design: np.ndarray, idx: np.ndarray, y: np.ndarray, train: np.nd
     return pred
 
 
-def oracle_design(z: np.ndarray, sfreq: float, truth: dict, sources: list[dict]) -> dict[str, np.ndarray]:
+def oracle_design(
+    z: np.ndarray, sfreq: float, truth: dict, sources: list[dict], meta_terms: dict | None = None
+) -> dict[str, np.ndarray]:
     """True drive terms from the EEG (true lead field, bands, formulas), HRF-convolved, per ROI (2, n)."""
     lf = truth["lead_field"]
     lf = lf - lf.mean(axis=0, keepdims=True)  # the preprocessing applies a common average
@@ -112,9 +114,10 @@ def oracle_design(z: np.ndarray, sfreq: float, truth: dict, sources: list[dict])
     logenv = np.array(logenv)
     amp = np.exp(logenv - logenv.mean(axis=1, keepdims=True))
     h = canonical_hrf(sfreq)
+    terms = {roi: tuple(t) for roi, t in meta_terms.items()} if meta_terms else None
     out = {}
     for roi in truth["rois"]:
-        lin, nl = drive_terms(str(roi), amp)
+        lin, nl = drive_terms(str(roi), amp, terms)
         terms = np.stack([lin, nl])
         out[str(roi)] = signal.fftconvolve(terms, h[None], axes=1)[:, : z.shape[1]]
     return out
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "linear": fit_predict(hrf_design(lbp, sf), idx, y, train),
         "linear FIR": fit_predict(fir_design(lbp, sf), idx, y, train),
     }
-    oracle = oracle_design(z, sf, truth, meta["sources"])
+    oracle = oracle_design(z, sf, truth, meta["sources"], meta.get("roi_terms"))
     results["oracle"] = np.stack(
         [fit_predict(oracle[roi], idx, y[r : r + 1], train)[0] for r, roi in enumerate(rec.roi_names)]
     )

@@ -64,6 +64,8 @@ class BEIRA(nn.Module):
         Decoder widths are ``channels[:-1] // decoder_reduce`` (see :func:`decoder_channels`).
     dropout : float
         Dropout after every convolutional block.
+    envelope_log : bool
+        Compress each branch's envelope with ``sign(x) log(1 + |x|)`` (``model.envelope_log``).
     causal : bool
         ``False`` (reference): 'same' padding and linear up-sampling, as the paper's code.
         ``True``: left padding, block-hold up-sampling; output sample ``t`` depends only on
@@ -93,6 +95,7 @@ class BEIRA(nn.Module):
         decoder_reduce: int = 4,
         dropout: float = 0.3,
         causal: bool = False,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
@@ -111,6 +114,8 @@ class BEIRA(nn.Module):
         )
         check_architecture(**self.hparams)
         self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
+        if envelope_log:  # only when set, so that older models' hparams stay as they were
+            self.hparams["envelope_log"] = True
         self.n_chans, self.n_outputs, self.n_times = n_chans, n_outputs, n_times
         self.sfreq = float(sfreq)
         self.causal = bool(causal)
@@ -120,7 +125,13 @@ class BEIRA(nn.Module):
         dec = decoder_channels(channels, decoder_reduce)
 
         self.interpretable = FusedInterpretableBlock(
-            n_chans, heads, n_filters, filter_size, envelope_size, causal=self.causal
+            n_chans,
+            heads,
+            n_filters,
+            filter_size,
+            envelope_size,
+            causal=self.causal,
+            envelope_log=envelope_log,
         )
         self.feature_block = FusedConvBlock(
             heads, n_filters, channels[0], 3, dropout=dropout, causal=self.causal
@@ -165,7 +176,7 @@ class BEIRA(nn.Module):
         sfreq : float
             Model sampling rate in Hz (``preprocessing.sfreq``).
         """
-        return cls(
+        model = cls(
             n_chans,
             n_outputs,
             model_cfg.n_times,
@@ -179,7 +190,36 @@ class BEIRA(nn.Module):
             decoder_reduce=model_cfg.decoder_reduce,
             dropout=model_cfg.dropout,
             causal=model_cfg.variant == "causal",
+            envelope_log=model_cfg.envelope_log,
         )
+        if model_cfg.filter_init == "filterbank":
+            model.init_filterbank()
+        return model
+
+    @torch.no_grad()
+    def init_filterbank(self, f_low: float = 3.0, f_high_ratio: float = 0.38) -> None:
+        """Start every head's band-pass filters as a filter bank and its envelope filters as low-passes.
+
+        Branch ``i`` of each head gets a Hann-windowed cosine at the ``i``-th of ``n_filters``
+        log-spaced frequencies from ``f_low`` to ``f_high_ratio * sfreq`` (unit norm); every
+        envelope filter a Hann window of unit sum (its bias is kept). A generic starting point
+        (as a filter-bank front end), so that the branches carry band envelopes from the first
+        step; the unmixing stays random and training moves everything.
+        """
+        block = self.interpretable
+        width, _, taps = block.band_pass.weight.shape
+        n_filters = width // self.n_outputs
+        freqs = torch.logspace(
+            math.log10(f_low), math.log10(f_high_ratio * self.sfreq), n_filters, dtype=torch.float64
+        )
+        t = (torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2) / self.sfreq
+        window = torch.hann_window(taps + 2, periodic=False, dtype=torch.float64)[1:-1]
+        bank = window * torch.cos(2 * math.pi * freqs[:, None] * t)
+        bank = bank / bank.norm(dim=1, keepdim=True)
+        block.band_pass.weight.copy_(bank.repeat(self.n_outputs, 1)[:, None, :].to(block.band_pass.weight))
+        env_taps = block.envelope.weight.shape[-1]
+        env = torch.hann_window(env_taps + 2, periodic=False, dtype=torch.float64)[1:-1]
+        block.envelope.weight.copy_((env / env.sum()).expand_as(block.envelope.weight[:, 0])[:, None, :])
 
     @property
     def input_window_seconds(self) -> float:

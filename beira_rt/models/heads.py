@@ -72,7 +72,13 @@ class _UpBlock(nn.Module):
 
 class _Interpretable(nn.Module):
     def __init__(
-        self, n_chans: int, n_filters: int, filter_size: int, envelope_size: int, causal: bool
+        self,
+        n_chans: int,
+        n_filters: int,
+        filter_size: int,
+        envelope_size: int,
+        causal: bool,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         self.unmix = nn.Conv1d(n_chans, n_filters, 1)
@@ -81,10 +87,12 @@ class _Interpretable(nn.Module):
         self.bn_band = nn.BatchNorm1d(n_filters, affine=False)
         self.act = nn.ReLU()
         self.envelope = _Conv(n_filters, n_filters, envelope_size, causal=causal, groups=n_filters)
+        self.envelope_log = envelope_log
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn_unmix(self.unmix(x))
-        return self.envelope(self.act(self.bn_band(self.band_pass(x))))
+        x = self.envelope(self.act(self.bn_band(self.band_pass(x))))
+        return torch.sign(x) * torch.log1p(x.abs()) if self.envelope_log else x
 
 
 class BEIRAHead(nn.Module):
@@ -108,6 +116,7 @@ class BEIRAHead(nn.Module):
         decoder_reduce: int = 4,
         dropout: float = 0.3,
         causal: bool = False,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
@@ -125,8 +134,12 @@ class BEIRAHead(nn.Module):
         )
         check_architecture(n_outputs=1, **self.hparams)
         self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
+        if envelope_log:
+            self.hparams["envelope_log"] = True
         dec = decoder_channels(channels, decoder_reduce)
-        self.interpretable = _Interpretable(n_chans, n_filters, filter_size, envelope_size, causal)
+        self.interpretable = _Interpretable(
+            n_chans, n_filters, filter_size, envelope_size, causal, envelope_log
+        )
         self.feature_block = _ConvBlock(n_filters, channels[0], 3, stride=1, dropout=dropout, causal=causal)
         self.encoder = nn.ModuleList(
             _ConvBlock(

@@ -32,6 +32,7 @@ __all__ = [
     "FusedUpBlock",
     "HeadConv",
     "HeadLayerNorm",
+    "SymLog",
     "layers_padding",
     "run_layers",
 ]
@@ -114,6 +115,42 @@ class FastDropout(nn.Dropout):
         return x * mask
 
 
+#: Depth-wise filters with at least this many taps are trained through the FFT on CPU.
+FFT_MIN_TAPS = 16
+
+
+def _fast_length(n: int) -> int:
+    """The smallest length >= ``n`` whose prime factors are 2, 3 and 5 (a fast FFT size)."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def _depthwise_fft(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, left: int, right: int
+) -> torch.Tensor:
+    """Depth-wise correlation of (batch, C, 1, T) with weight (C, 1, K) and zero padding (left, right).
+
+    The same values as ``F.conv2d(F.pad(x, (left, right)), weight.unsqueeze(2), groups=C)``: a
+    circular correlation of length ``n >= T + left + right`` is exact on the outputs kept.
+    """
+    taps = weight.shape[-1]
+    xp = F.pad(x.squeeze(2), (left, right))
+    n_out = xp.shape[-1] - taps + 1
+    n = _fast_length(xp.shape[-1])
+    spec = torch.fft.rfft(xp, n=n) * torch.fft.rfft(weight[:, 0].flip(-1), n=n)
+    out = torch.fft.irfft(spec, n=n)[..., taps - 1 : taps - 1 + n_out]
+    if bias is not None:
+        out = out + bias[:, None]
+    return _channels_last(out.unsqueeze(2))
+
+
 class HeadConv(nn.Module):
     """A 1-D convolution over (batch, channels, 1, time) tensors, 'same' or causal padded.
 
@@ -166,12 +203,23 @@ class HeadConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in_channels, 1, n_times) -> (batch, out_channels, 1, n_times)."""
+        if (
+            self.groups == self.weight.shape[0]
+            and self.weight.shape[1] == 1
+            and self.kernel_size >= FFT_MIN_TAPS
+            and x.device.type == "cpu"
+            and torch.is_grad_enabled()
+        ):
+            # Training on CPU: oneDNN's backward of a long depth-wise filter is slow; the same
+            # correlation through the FFT is ~3x faster (forward and backward; equal to float
+            # rounding). Evaluation and the live engine keep the direct convolution.
+            return _depthwise_fft(x, self.weight, self.bias, *self.padding)
         left, right = self.padding
         if left != right:
             x = _channels_last(F.pad(x, (left, right)))
             left = 0
-        weight = self.weight.unsqueeze(2)
         groups = self.groups
+        weight = self.weight.unsqueeze(2)
         if groups == 1 or groups == weight.shape[0] or x.device.type != "cpu" or not torch.is_grad_enabled():
             return F.conv2d(x, weight, self.bias, padding=(0, left), groups=groups)
         # Training on CPU: oneDNN's backward pass of a grouped convolution is markedly slower
@@ -328,6 +376,13 @@ class FusedUpBlock(nn.Module):
         return _channels_last(upsample_time(self.block(x), self.scale, self.causal))
 
 
+class SymLog(nn.Module):
+    """``sign(x) * log(1 + |x|)``, per sample: compresses large envelopes (artefacts) smoothly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sign(x) * torch.log1p(x.abs())
+
+
 class FusedInterpretableBlock(nn.Module):
     """BEIRA's interpretable front end for all heads.
 
@@ -348,6 +403,8 @@ class FusedInterpretableBlock(nn.Module):
         Taps of the band-pass and envelope filters (samples at the model rate).
     causal : bool
         Left padding only.
+    envelope_log : bool
+        Compress the envelopes with :class:`SymLog` (``model.envelope_log``).
     """
 
     def __init__(
@@ -359,9 +416,11 @@ class FusedInterpretableBlock(nn.Module):
         envelope_size: int,
         *,
         causal: bool,
+        envelope_log: bool = False,
     ) -> None:
         super().__init__()
         width = n_heads * n_filters
+        self.compress = SymLog() if envelope_log else None
         self.unmix = HeadConv(n_chans, width, 1)
         self.bn_unmix = nn.BatchNorm2d(width, affine=False)
         self.band_pass = HeadConv(width, width, filter_size, groups=width, bias=False, causal=causal)
@@ -371,7 +430,8 @@ class FusedInterpretableBlock(nn.Module):
 
     def layers(self) -> tuple[nn.Module, ...]:
         """The layers in order."""
-        return (self.unmix, self.bn_unmix, self.band_pass, self.bn_band, self.act, self.envelope)
+        out = (self.unmix, self.bn_unmix, self.band_pass, self.bn_band, self.act, self.envelope)
+        return out if self.compress is None else (*out, self.compress)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_chans, 1, T) -> (batch, n_heads * n_filters, 1, T)."""

@@ -212,8 +212,9 @@ def interpret_bundle(
     dict
         As :func:`interpret_model`, plus ``bundle_hash``, ``subject`` and ``data_hash``.
     """
-    from ..reevaluate import prepare_with_bundle
-    from ..train import resolve_device
+    from beira_rt.inference import resolve_device
+
+    from ..evaluate import prepare_with_bundle
 
     dev = resolve_device(device)
     data = prepare_with_bundle(bundle, recording)

@@ -31,7 +31,7 @@ import torch
 from beira_rt.models import BEIRA
 
 from ..dataset import PreparedData
-from ..evaluate import pearson_r, predict_span
+from ..metrics import pearson_r, predict_span
 from ..split import Block
 
 __all__ = ["BranchImportance", "branch_importance", "branch_means"]

@@ -10,7 +10,7 @@ Public API
 - :func:`load_truth` — read back each source's scalp pattern and frequency and the ROIs it
   drives (:class:`SyntheticTruth`), to check what a model learned.
 
-The model is described in :mod:`offline.synthetic.truth` (sources, envelopes,
+The model is described in :mod:`offline.synthetic.hidden` (sources, envelopes,
 ROI drives, HRF) and :mod:`offline.synthetic.signals` (scalp EEG and artefacts);
 the ceiling in :data:`offline.synthetic.writer.CEILING_DEFINITION`.
 """
@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from offline.synthetic.sources import SourceTruth, SyntheticTruth, load_truth
+from offline.synthetic.spec import SyntheticSpec
 from offline.synthetic.writer import (
     ATLAS_FILE,
     ATLAS_LABELS_FILE,
     CEILING_DEFINITION,
-    SyntheticSpec,
     SyntheticSubject,
     make_synthetic_subject,
     write_atlas,

@@ -9,11 +9,11 @@ import nibabel as nib
 import numpy as np
 
 from offline.synthetic import fmri as fmrisim
-from offline.synthetic.ground_truth import calibrate_noise, spill_matrix, thermal_gain
-from offline.synthetic.truth import HiddenState, canonical_hrf, lowpass_gauss
+from offline.synthetic.ceiling import calibrate_noise, spill_matrix, thermal_gain
+from offline.synthetic.hidden import HiddenState, canonical_hrf, lowpass_gauss
 
 if TYPE_CHECKING:
-    from offline.synthetic.writer import SyntheticSpec
+    from offline.synthetic.spec import SyntheticSpec
 
 #: Thermal noise of every voxel, EPI intensity units (brain baseline ~700-1300).
 THERMAL_STD = 10.0
@@ -87,7 +87,7 @@ def simulate_fmri(
 
     Every label gets its own background BOLD; each target ROI gets the noiseless
     BOLD (``spec.bold_percent`` std) plus AR(1) noise whose level is calibrated
-    (:func:`offline.synthetic.ground_truth.calibrate_noise`) for a ceiling drawn
+    (:func:`offline.synthetic.ceiling.calibrate_noise`) for a ceiling drawn
     from ``spec.ceiling_range``; all brain voxels share a global signal (slow
     physiology + scanner drift); head motion changes intensities through the
     baseline gradient; thermal noise everywhere.

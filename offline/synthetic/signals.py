@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offline.synthetic import eeg as eegsim
-from offline.synthetic.truth import HiddenState
+from offline.synthetic.hidden import HiddenState
 
 
 @dataclass

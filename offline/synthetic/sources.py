@@ -2,7 +2,8 @@
 
 The generator writes the sources' scalp patterns (``lead_field``) and frequencies into
 ``ground_truth/<subject>.npz`` and the drive of every ROI, in words, into ``<subject>.json``;
-which source drives which ROI is :data:`offline.synthetic.truth.ROI_TERMS`. This accessor
+which source drives which ROI is in ``roi_terms`` of the JSON (drawn per seed; older subjects:
+:data:`offline.synthetic.hidden.ROI_TERMS`). This accessor
 puts them together, for checking what a trained model learned (``tools/check_interpretation.py``).
 It reads files only; the generated data are not changed.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offline.synthetic.truth import ROI_TERMS
+from offline.synthetic.hidden import ROI_TERMS
 
 __all__ = ["SourceTruth", "SyntheticTruth", "load_truth"]
 
@@ -63,13 +64,14 @@ class SyntheticTruth:
     ch_names: tuple[str, ...]
     sources: tuple[SourceTruth, ...]
     drivers: dict[str, tuple[int, ...]]
+    signs: dict[str, int] | None = None
 
     def sources_of(self, roi: str) -> list[SourceTruth]:
         """The sources that drive ``roi``, each with the sign of its linear part."""
         if roi not in self.drivers:
             raise KeyError(f"no synthetic drive is recorded for ROI {roi!r}; known: {sorted(self.drivers)}.")
         return [
-            SourceTruth(**{**s.__dict__, "sign": ROI_TERMS[roi][1]})
+            SourceTruth(**{**s.__dict__, "sign": (self.signs or {}).get(roi, ROI_TERMS.get(roi, (0, 0))[1])})
             for s in self.sources
             if s.index in self.drivers[roi]
         ]
@@ -116,13 +118,15 @@ def load_truth(data_dir: str | Path, subject: str) -> SyntheticTruth:
         SourceTruth(k, s["name"], float(s["freq"]), float(s["bandwidth"]), lead_field[:, k].copy())
         for k, s in enumerate(meta["sources"])
     )
-    drivers = {}
+    terms = meta.get("roi_terms") or {roi: ROI_TERMS[roi] for roi in meta["rois"]}
+    drivers, signs = {}, {}
     for roi in meta["rois"]:
-        index = ROI_TERMS[roi][0]
+        index = int(terms[roi][0])
+        signs[roi] = int(terms[roi][1])
         if f"e[{sources[index].name}]" not in meta["drives"].get(roi, ""):
             raise ValueError(
                 f"{meta_path}: the drive of {roi} is {meta['drives'].get(roi)!r}, not of source "
-                f"{sources[index].name} as offline.synthetic.truth.ROI_TERMS says; regenerate the subject."
+                f"{sources[index].name} as its roi_terms say; regenerate the subject."
             )
         drivers[roi] = (index,)
-    return SyntheticTruth(subject, ch_names, sources, drivers)
+    return SyntheticTruth(subject, ch_names, sources, drivers, signs)

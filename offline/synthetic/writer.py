@@ -14,72 +14,16 @@ import nibabel as nib
 import numpy as np
 
 from beira_rt._logging import logger
-from beira_rt.config import DEFAULT_ROIS
 from offline.loader.cwl import CWLPaths, cwl_paths
 from offline.synthetic import fmri as fmrisim
 from offline.synthetic.bold import simulate_fmri
-from offline.synthetic.eeg import DEFAULT_SOURCES, SourceSpec
-from offline.synthetic.ground_truth import compute_ceiling
+from offline.synthetic.ceiling import compute_ceiling
+from offline.synthetic.hidden import describe_term, eoec_blocks, simulate_hidden
 from offline.synthetic.signals import synthesize_eeg
-from offline.synthetic.truth import describe_term, eoec_blocks, simulate_hidden
+from offline.synthetic.spec import SyntheticSpec, draw_structure
 
 ATLAS_FILE = "synthetic_HarvardOxford-sub-maxprob_3mm.nii"
 ATLAS_LABELS_FILE = "synthetic_HarvardOxford-sub_labels.tsv"
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Parameters of the generative model (defaults: the documented synthetic CWL set).
-
-    Attributes
-    ----------
-    sfreq : float
-        EEG rate in Hz.
-    tr : float
-        Volume repetition time in s.
-    extra_volumes : int
-        Volumes in the NIfTI after the last ``mri`` marker (trio1: 146 - 143 = 3).
-    rois : tuple of str
-        Target ROIs whose BOLD is driven by the EEG sources.
-    sources : tuple of SourceSpec
-        Oscillatory sources.
-    sigma : float
-        Envelope modulation depth (``a = exp(sigma z)``).
-    linear_share : float
-        Share of the noiseless BOLD variance explained by the linear (envelope) part.
-    ceiling_range : tuple of float
-        Per-ROI target ceilings are drawn uniformly from this range; the ROI noise
-        level is set from it (the measured ceiling is reported in the ground truth).
-    bold_percent : float
-        Standard deviation of the noiseless target BOLD, in percent signal change.
-    smoothing_fwhm : float
-        Smoothing used by the loader pipeline when computing the ceiling (mm).
-    test_seconds : float
-        The ceiling is also reported over volumes in the last ``test_seconds`` of the EEG.
-    """
-
-    sfreq: float = 1000.0
-    tr: float = 1.95
-    extra_volumes: int = 3
-    rois: tuple[str, ...] = DEFAULT_ROIS
-    sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES
-    sigma: float = 0.6
-    linear_share: float = 0.85
-    ceiling_range: tuple[float, float] = (0.70, 0.84)
-    bold_percent: float = 1.0
-    smoothing_fwhm: float = 3.0
-    test_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.linear_share <= 1.0:
-            raise ValueError(f"linear_share {self.linear_share} must lie between 0 and 1.")
-        low, high = self.ceiling_range
-        if not 0.0 < low <= high < 1.0:
-            raise ValueError(
-                f"ceiling_range {self.ceiling_range} must be (low, high) with 0 < low <= high < 1."
-            )
-        if self.extra_volumes < 0:
-            raise ValueError(f"extra_volumes {self.extra_volumes} must be 0 or more.")
 
 
 @dataclass
@@ -226,6 +170,10 @@ def make_synthetic_subject(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     rng = subject_rng(seed, subject)
+    # the hidden structure from a stream of its own (seed, subject): sources, drives, noise levels
+    spec, terms = draw_structure(
+        np.random.default_rng([int(seed), zlib.crc32(subject.encode("utf-8")), 1]), spec
+    )
     atlas_path = out_dir / "atlas" / ATLAS_FILE
     labels_path = out_dir / "atlas" / ATLAS_LABELS_FILE
     if not (atlas_path.is_file() and labels_path.is_file()):
@@ -239,7 +187,7 @@ def make_synthetic_subject(
     blocks = eoec_blocks(rng, duration)
     hidden = simulate_hidden(
         rng, -40.0, vol_times[-1] + 5.0, len(spec.sources), spec.rois, blocks,
-        sigma=spec.sigma, linear_share=spec.linear_share,
+        sigma=spec.sigma, linear_share=spec.linear_share, terms=terms,
     )  # fmt: skip
 
     fm = simulate_fmri(rng, hidden, vol_times, n_markers, duration, spec)
@@ -284,7 +232,9 @@ def make_synthetic_subject(
         "subject": subject, "seed": seed, "duration_s": duration, "sfreq": spec.sfreq, "tr": spec.tr,
         "n_markers": n_markers, "n_volumes": n_vol, "rois": list(spec.rois),
         "sources": [asdict(s) for s in spec.sources],
-        "drives": {roi: describe_term(roi, names) for roi in spec.rois},
+        "drives": {roi: describe_term(roi, names, terms) for roi in spec.rois},
+        "roi_terms": {roi: list(terms[roi]) for roi in spec.rois},
+        "ceiling_range": list(spec.ceiling_range),
         "coefficients": {roi: hidden.coefficients[r].tolist() for r, roi in enumerate(spec.rois)},
         "linear_share": spec.linear_share, "sigma": spec.sigma, "blocks": blocks,
         "target_ceiling": dict(zip(spec.rois, np.round(fm.target_ceiling, 4).tolist(), strict=True)),

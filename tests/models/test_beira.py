@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -25,7 +27,11 @@ def window(batch: int = 2, seed: int = 1, n_times: int = N_TIMES) -> torch.Tenso
 
 @pytest.mark.parametrize("variant", ["reference", "causal"])
 def test_paper_settings_give_the_published_parameter_count(variant):
-    cfg = ModelConfig(variant=variant)
+    from beira_rt.config import load_config
+
+    from ..conftest import REPO
+
+    cfg = dataclasses.replace(load_config(REPO / "configs" / "paper.yaml").model, variant=variant)
     model = BEIRA.from_config(cfg, n_chans=30, n_outputs=8, sfreq=100.0)
     head = BEIRAHead(30, cfg.n_times, causal=variant == "causal")
     assert sum(p.numel() for p in head.parameters()) == PAPER_PARAMS_PER_HEAD
@@ -107,7 +113,8 @@ def test_inference_and_autograd_paths_agree(causal):
 
 
 def test_from_config_equals_direct_construction():
-    cfg = ModelConfig(variant="causal", n_times=N_TIMES, **SMALL)
+    # the constructor initialises as torch does; filter_init 'filterbank' (the default) is tested below
+    cfg = ModelConfig(variant="causal", n_times=N_TIMES, filter_init="random", envelope_log=False, **SMALL)
     torch.manual_seed(3)
     a = BEIRA.from_config(cfg, N_CHANS, N_OUTPUTS, sfreq=250.0)
     b = small(3, causal=True)
@@ -149,3 +156,32 @@ def test_bad_input_is_refused_with_the_expected_shape():
         ValueError, match="100 samples, not a multiple of prod\\(strides\\) = 16; use 96 or 112"
     ):
         model(torch.zeros(1, N_CHANS, 100))
+
+
+def test_filterbank_initialisation_spreads_the_band_passes():
+    """model.filter_init: filterbank starts each head's branches at log-spaced frequencies (the
+    peak of each band-pass response) and the envelope filters as unit-sum low-passes."""
+    import numpy as np
+
+    from beira_rt.config import ModelConfig
+
+    cfg = ModelConfig(
+        n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4), filter_init="filterbank"
+    )
+    model = BEIRA.from_config(cfg, n_chans=5, n_outputs=3, sfreq=100.0)
+    w = model.interpretable.band_pass.weight.detach()[:, 0].numpy()
+    peaks = np.fft.rfftfreq(2000, 0.01)[np.abs(np.fft.rfft(w, n=2000, axis=1)).argmax(axis=1)]
+    expected = np.geomspace(3.0, 38.0, 6)
+    for head in range(3):
+        np.testing.assert_allclose(peaks[head * 6 : head * 6 + 6], expected, atol=0.6)
+    env = model.interpretable.envelope.weight.detach()[:, 0].numpy()
+    np.testing.assert_allclose(env.sum(axis=1), 1.0, atol=1e-6)
+    assert (env >= 0).all()
+    # random (the paper's) is torch's initialisation: not a filter bank
+    rand = BEIRA.from_config(
+        ModelConfig(n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4), filter_init="random"),
+        5,
+        3,
+        100.0,
+    )
+    assert not np.allclose(rand.interpretable.envelope.weight.detach().sum(dim=-1).numpy(), 1.0)

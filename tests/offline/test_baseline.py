@@ -9,7 +9,7 @@ import scipy.signal
 from beira_rt.config import BeiraConfig, override
 from offline.baseline import BANDS, band_log_power, canonical_hrf, fit_baseline, hrf_features
 from offline.dataset import prepare_data
-from offline.evaluate import pearson_r
+from offline.metrics import pearson_r
 
 SFREQ_IN = 250.0
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from beira_rt.models import BEIRA
-from offline.evaluate import (
+from offline.metrics import (
     choose_lookahead,
     lookahead_grid,
     pearson_r,

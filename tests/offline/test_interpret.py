@@ -22,7 +22,7 @@ from beira_rt.config import load_config, override, to_dict
 from beira_rt.interpret import read_patterns
 from offline.cli import main
 from offline.synthetic import eeg as eegsim
-from offline.synthetic.truth import lowpass_gauss
+from offline.synthetic.hidden import lowpass_gauss
 
 from ..conftest import REPO
 

@@ -13,7 +13,7 @@ import torch
 from beira_rt.config import load_config, override
 from beira_rt.models import BEIRA
 from offline.dataset import prepare_data
-from offline.evaluate import pearson_r, predict_span
+from offline.metrics import pearson_r, predict_span
 from offline.train import compute_loss, lr_factor, resolve_device, train_model, training_progress
 
 from ..conftest import REPO
@@ -203,3 +203,37 @@ def test_separate_and_fused_layouts_train_the_same_model(cfg, data):
     # ... and both layouts changed them alike (Adam turns rounding-level gradient differences of
     # near-zero gradients into full steps, so equality is up to a small fraction of the change)
     assert np.abs(pred["separate"] - pred["fused"]).max() < 0.05 * moved
+
+
+def test_shared_front_end_and_weight_average(cfg, data):
+    """training.share_front_end keeps one front end for all heads while the rest of each head is
+    its own; training.ema_decay validates the averaged weights. Both train (finite validation r)."""
+    from offline.train import _front_end_params
+
+    c = override(
+        cfg,
+        {
+            "training.share_front_end": True,
+            "training.ema_decay": 0.9,
+            "training.checkpoint": "mean",
+            "training.head_layout": "fused",
+            "training.max_epochs": 2,
+            "training.patience": 2,
+        },
+    )
+    model = _model(c, data)
+    result = train_model(model, data, c, device=torch.device("cpu"), progress=False)
+    assert result.n_steps == 2 * c.training.steps_per_epoch and math.isfinite(result.best_val_r)
+    for p in _front_end_params(model):
+        heads = p.detach().view(model.n_outputs, -1, *p.shape[1:])
+        torch.testing.assert_close(heads[0], heads[1], atol=0, rtol=0)
+    rest = model.final_layer.weight.detach()
+    assert not torch.equal(rest[0], rest[1])
+    with pytest.raises(ValueError, match="share_front_end"):
+        train_model(
+            _model(c, data),
+            data,
+            override(c, {"training.head_layout": "separate"}),
+            device=torch.device("cpu"),
+            progress=False,
+        )

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from beira_rt.bundle import BundleError, load_bundle
+from beira_rt.bundle import BundleError, load_bundle, save_bundle
 from beira_rt.config import load_config, override
 from beira_rt.inference import predict_at
-from offline.evaluate import lookahead_r, pearson_r
+from offline.evaluate import evaluate_bundle, prepare_with_bundle
 from offline.loader import load_cwl_subject
+from offline.metrics import lookahead_r, pearson_r
 from offline.pipeline import read_ceiling, run_training
-from offline.reevaluate import evaluate_bundle, prepare_with_bundle
 from offline.synthetic import make_synthetic_subject
 
 from ..conftest import REPO
@@ -133,3 +133,38 @@ def test_override_of_the_variant_trains_the_causal_model(subject, cfg, recording
     metrics = run_training(causal, recording, tmp_path, progress=False)
     assert metrics["variant"] == "causal"
     assert load_bundle(tmp_path / "model.beira").config.model.variant == "causal"
+
+
+@pytest.mark.slow
+def test_heads_combined_from_two_seeds_follow_the_validation_block(run, cfg, recording, tmp_path):
+    """offline.ensemble: each ROI head comes from the run with the better validation r of that ROI;
+    the combined bundle's test metrics are those of its own predictions (re-evaluated)."""
+    from offline.ensemble import combine_heads
+
+    out, _ = run
+    other = tmp_path / "seed1"
+    run_training(override(cfg, {"training.seed": 1}), recording, other, progress=False, interpret=False)
+    a, b = load_bundle(out / "model.beira"), load_bundle(other / "model.beira")
+    combined = combine_heads([a, b], recording, calibrate=False)
+    rois = list(cfg.data.rois)
+    val = np.array([[x.metrics["val"]["r_per_roi"][roi] for roi in rois] for x in (a, b)])
+    picked = combined.metrics["ensemble"]["head_from_run"]
+    assert [picked[roi] for roi in rois] == val.argmax(axis=0).tolist()
+    assert list(combined.metrics["val"]["r_per_roi"].values()) == pytest.approx(val.max(axis=0).tolist())
+    path = tmp_path / "combined.beira"
+    save_bundle(combined, path)
+    again = evaluate_bundle(load_bundle(path), recording, device="cpu")
+    assert again["test"]["r_per_roi"] == pytest.approx(combined.metrics["test"]["r_per_roi"], abs=1e-6)
+    # a head taken from run b predicts as it did in run b
+    data = prepare_with_bundle(a, recording)
+    x = torch.as_tensor(data.eeg[None, :, :256])
+    with torch.no_grad():
+        outs = [bnd.build_model()(x)[0, :, 128] for bnd in (a, b, load_bundle(path))]
+    for h, roi in enumerate(rois):
+        torch.testing.assert_close(outs[2][h], outs[picked[roi]][h])
+    # the amplitude calibration rescales heads on validation: r (offline) stays, up to float rounding
+    scaled = combine_heads([a, b], recording)
+    assert scaled.metrics["test"]["r_per_roi"] == pytest.approx(
+        combined.metrics["test"]["r_per_roi"], abs=1e-4
+    )
+    assert all(v > 0 for v in scaled.metrics["ensemble"]["calibration_scale"])

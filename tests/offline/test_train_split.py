@@ -58,6 +58,7 @@ def _cfg():
     return override(BeiraConfig(), {
         "preprocessing.h_freq": 45.0, "model.n_times": 256, "model.strides": [4, 4, 4],
         "model.channels": [4, 4, 4, 4], "training.test_seconds": 20.0, "training.val_seconds": 20.0,
+        "model.bold_delay": 6.0,
     })  # fmt: skip
 
 

@@ -51,11 +51,12 @@ def test_cwl_truth_is_the_loaders_bold_shifted_by_the_delay(subject, loaded):
     cfg = BeiraConfig()
     rec = load_recording(subject.paths.eeg)
     truth = truth_from_cwl(subject.data_dir / "trio1", rec, cfg, subject.atlas, subject.atlas_labels)
+    delay = cfg.model.bold_delay
     assert truth.rois == cfg.data.rois and truth.sfreq == 100.0
     assert truth.values.shape == (3000, 8)
-    shift = 600  # 6 s at 100 Hz
+    shift = round(delay * 100)  # the delay at 100 Hz
     np.testing.assert_allclose(truth.values[: 3000 - shift], loaded.bold.T[shift:], rtol=1e-6, equal_nan=True)
-    assert np.isnan(truth.values[3000 - shift :]).all()  # no BOLD 6 s after the end of the EEG
+    assert np.isnan(truth.values[3000 - shift :]).all()  # no BOLD `delay` s after the end of the EEG
     # the first volume is 1-3 s in: with the delay, the truth is known from the start
     assert np.isfinite(truth.values[0]).all()
 
@@ -66,7 +67,7 @@ def test_a_volume_tsv_gives_the_same_truth_as_the_loader(subject, loaded, tmp_pa
     cfg = BeiraConfig()
     rec = load_recording(subject.paths.eeg)
     tsv = write_volume_tsv(tmp_path / "roi.tsv", cfg.data.rois, loaded.roi_series.T)
-    from_tsv = read_truth_tsv(tsv, rec, sfreq=100.0, bold_delay=6.0, volume_marker="mri")
+    from_tsv = read_truth_tsv(tsv, rec, sfreq=100.0, bold_delay=cfg.model.bold_delay, volume_marker="mri")
     from_cwl = truth_from_cwl(subject.data_dir / "trio1", rec, cfg, subject.atlas, subject.atlas_labels)
     np.testing.assert_allclose(from_tsv.values, from_cwl.values, rtol=1e-5, atol=1e-6, equal_nan=True)
 
@@ -116,6 +117,7 @@ def test_cli_streams_the_cwl_truth(subject, loaded, stream_ids, drains, tmp_path
     assert "1000 truth samples" in out
     assert truth.labels() == list(BeiraConfig().data.rois)
     values, t_stamps = truth.arrays()
-    np.testing.assert_allclose(values, loaded.bold.T[600:1600], rtol=1e-6)
+    shift = round(BeiraConfig().model.bold_delay * 100)  # the replay's default delay at 100 Hz
+    np.testing.assert_allclose(values, loaded.bold.T[shift : shift + 1000], rtol=1e-6)
     _, stamps = eeg.arrays()
     np.testing.assert_allclose(t_stamps, stamps[::10], rtol=0, atol=1e-9)

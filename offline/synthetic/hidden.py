@@ -36,9 +36,13 @@ from scipy import signal, stats
 #: Rate (Hz) of the slow grid on which envelopes, drives and BOLD are simulated.
 SLOW_RATE = 20.0
 
-#: For each ROI: (source index, sign of the linear part, nonlinear kind 'square' or 'abs').
+#: One ROI's drive: (source index, sign of the linear part, nonlinear kind 'square' or 'abs').
+RoiTerm = tuple[int, int, str]
+
+#: The fixed drives (``SyntheticSpec(vary=False)``; by default the generator draws them per
+#: seed, :func:`offline.synthetic.spec.draw_structure`).
 #: Sources (eeg.DEFAULT_SOURCES): 0 theta, 1 alpha, 2 left beta, 3 right beta, 4 gamma.
-ROI_TERMS: dict[str, tuple[int, int, str]] = {
+ROI_TERMS: dict[str, RoiTerm] = {
     "Left Pallidum": (1, -1, "square"),
     "Right Pallidum": (3, 1, "abs"),
     "Left Caudate": (0, 1, "square"),
@@ -50,9 +54,9 @@ ROI_TERMS: dict[str, tuple[int, int, str]] = {
 }
 
 
-def describe_term(roi: str, source_names: tuple[str, ...]) -> str:
+def describe_term(roi: str, source_names: tuple[str, ...], terms: dict[str, RoiTerm] | None = None) -> str:
     """Plain-words formula of an ROI's drive, e.g. ``'-c_lin * e[alpha] + c_nl * e[alpha]^2'``."""
-    src, sign, kind = ROI_TERMS[roi]
+    src, sign, kind = (terms or ROI_TERMS)[roi]
     name = source_names[src]
     nl = f"e[{name}]^2" if kind == "square" else f"|e[{name}]|"
     return f"{'-' if sign < 0 else ''}c_lin * e[{name}] + c_nl * {nl}"
@@ -126,7 +130,9 @@ class HiddenState:
         return np.stack([np.interp(t, self.times, row) for row in arr])
 
 
-def drive_terms(roi: str, amplitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def drive_terms(
+    roi: str, amplitude: np.ndarray, terms: dict[str, RoiTerm] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The linear and nonlinear terms of an ROI's drive, centred, each of shape (n_slow,).
 
     Parameters
@@ -135,8 +141,10 @@ def drive_terms(roi: str, amplitude: np.ndarray) -> tuple[np.ndarray, np.ndarray
         A key of :data:`ROI_TERMS`.
     amplitude : array of shape (n_sources, n_slow)
         Envelopes (see :class:`HiddenState`).
+    terms : dict or None
+        ROI -> (source, sign, kind); :data:`ROI_TERMS` when None.
     """
-    src, sign, kind = ROI_TERMS[roi]
+    src, sign, kind = (terms or ROI_TERMS)[roi]
     dev = amplitude[src] - amplitude[src].mean()
     e = dev / dev.std()
     if kind == "square":
@@ -161,6 +169,7 @@ def simulate_hidden(
     slow_cutoff: float = 0.1,
     fast_cutoff: float = 0.4,
     eyes_closed_gain: float = 1.2,
+    terms: dict[str, RoiTerm] | None = None,
 ) -> HiddenState:
     """Simulate envelopes, ROI drives and noiseless BOLD on the slow grid.
 
@@ -180,14 +189,17 @@ def simulate_hidden(
         Depth of the envelope modulation (``a = exp(sigma z)``).
     linear_share : float
         Fraction of the noiseless BOLD variance due to the linear (envelope) part.
+    terms : dict or None
+        ROI -> (source, sign, kind); :data:`ROI_TERMS` when None.
 
     Returns
     -------
     HiddenState
     """
-    unknown = [r for r in rois if r not in ROI_TERMS]
+    terms = terms or ROI_TERMS
+    unknown = [r for r in rois if r not in terms]
     if unknown:
-        raise ValueError(f"no synthetic drive is defined for ROI(s) {unknown}; known: {sorted(ROI_TERMS)}.")
+        raise ValueError(f"no synthetic drive is defined for ROI(s) {unknown}; known: {sorted(terms)}.")
     times = np.arange(t_start, t_stop, 1.0 / SLOW_RATE)
     n = times.size
     z = np.empty((n_sources, n))
@@ -216,7 +228,7 @@ def simulate_hidden(
     bold = np.empty((len(rois), n))
     coefs = np.empty((len(rois), 2))
     for r, roi in enumerate(rois):
-        lin, nl = drive_terms(roi, amplitude)
+        lin, nl = drive_terms(roi, amplitude, terms)
         c_lin = np.sqrt(linear_share) / convolve(lin)[valid].std()
         c_nl = np.sqrt(1.0 - linear_share) / convolve(nl)[valid].std()
         drive[r] = c_lin * lin + c_nl * nl

@@ -14,7 +14,7 @@ from offline.loader import fmri as fmri_io
 from offline.loader.cwl import CWLPaths
 
 if TYPE_CHECKING:
-    from offline.synthetic.writer import SyntheticSpec
+    from offline.synthetic.spec import SyntheticSpec
 
 
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
