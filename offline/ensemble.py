@@ -29,7 +29,7 @@ from beira_rt.inference import resolve_device
 from beira_rt.models import copy_head_
 
 from .evaluate import prepare_with_bundle
-from .metrics import choose_lookahead, lookahead_r, predict_span
+from .metrics import choose_lookahead, lookahead_r, predict_block
 from .pipeline import jsonable, read_ceiling, test_metrics
 
 __all__ = ["combine_heads", "main"]
@@ -49,14 +49,10 @@ def _same_model(a: ModelBundle, b: ModelBundle) -> bool:
 
 def _val_spread(bundle: ModelBundle, data: Any, device: Any) -> np.ndarray:
     """Per ROI: standard deviation of the offline prediction over the validation block / that of the target."""
-    cfg = bundle.config
-    model = bundle.build_model(device=str(device))
-    val = data.split.val
-    pred = predict_span(
-        model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant,
-        device=device, batch_size=cfg.training.eval_batch_size,
-    )  # fmt: skip
-    return pred.std(axis=1) / data.target[:, val.slice].std(axis=1)
+    pred, true = predict_block(
+        bundle.build_model(device=str(device)), data, bundle.config, data.split.val, device
+    )
+    return pred.std(axis=1) / true.std(axis=1)
 
 
 @torch.no_grad()
@@ -69,14 +65,9 @@ def calibrate_heads_(bundle: ModelBundle, data: Any, device: Any) -> list[float]
     trained with MSE on a weak signal shrinks towards the mean until it looks flat live; this
     gives it the amplitude its validation fit supports. Returns ``a`` per head (1 when not applied).
     """
-    cfg = bundle.config
-    model = bundle.build_model(device=str(device))
-    val = data.split.val
-    pred = predict_span(
-        model, data.eeg, val.start, val.stop, cfg.model.n_times, cfg.model.variant,
-        device=device, batch_size=cfg.training.eval_batch_size,
-    )  # fmt: skip
-    true = data.target[:, val.slice]
+    pred, true = predict_block(
+        bundle.build_model(device=str(device)), data, bundle.config, data.split.val, device
+    )
     weight = bundle.state_dict["final_layer.weight"]
     bias = bundle.state_dict["final_layer.bias"]
     out = []

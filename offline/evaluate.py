@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
@@ -24,7 +25,7 @@ from .dataset import PreparedData, prepare_data
 from .metrics import pearson_r, predict_span
 from .pipeline import config_hash, environment, jsonable, save_test_predictions, test_metrics
 
-__all__ = ["evaluate_bundle", "prepare_with_bundle"]
+__all__ = ["bundle_on_recording", "evaluate_bundle", "prepare_with_bundle"]
 
 
 def _pick_channels(eeg: np.ndarray, names: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
@@ -67,6 +68,15 @@ def prepare_with_bundle(bundle: ModelBundle, recording: Any) -> PreparedData:
     )  # fmt: skip
 
 
+def bundle_on_recording(
+    bundle: ModelBundle, recording: Any, device: str = "auto"
+) -> tuple[torch.device, PreparedData, torch.nn.Module]:
+    """The device, the recording prepared with the bundle's statistics and the bundle's model on
+    that device: what every tool that runs a bundle over a recording starts from."""
+    dev = resolve_device(device)
+    return dev, prepare_with_bundle(bundle, recording), bundle.build_model(device=str(dev))
+
+
 def evaluate_bundle(
     bundle: ModelBundle,
     recording: Any,
@@ -95,9 +105,7 @@ def evaluate_bundle(
         ``test`` (as in ``metrics.json``), ``all`` (offline r over every aligned sample with a
         target), ``ceiling``, ``bundle`` (hash, trained metrics), ``data_hash``.
     """
-    dev = resolve_device(device)
-    data = prepare_with_bundle(bundle, recording)
-    model = bundle.build_model(device=str(dev))
+    dev, data, model = bundle_on_recording(bundle, recording, device)
     cfg = bundle.config
     test, pred = test_metrics(model, cfg, data, dev, cfg.live.hop)
     start, stop = data.split.train.start, data.split.n_samples

@@ -28,16 +28,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
+from beira_rt.config import BeiraConfig
+
 from .split import Block
+
+if TYPE_CHECKING:
+    from .dataset import PreparedData
 
 __all__ = [
     "choose_lookahead",
     "lookahead_grid",
     "lookahead_r",
     "pearson_r",
+    "predict_block",
     "predict_offline",
     "predict_span",
     "readout_region",
@@ -117,6 +125,23 @@ def _run_windows(
         x = torch.stack([eeg[:, s : s + n_times] for s in chunk]).to(device)
         out.append(model(x).float().cpu().numpy())
     return np.concatenate(out, axis=0)
+
+
+def predict_block(
+    model: torch.nn.Module,
+    data: PreparedData,
+    cfg: BeiraConfig,
+    block: Block,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict_span` over a block of a prepared recording, with the configuration's window,
+    variant and evaluation batch size; returns ``(prediction, target)``, each (n_rois, len(block)).
+    """
+    pred = predict_span(
+        model, data.eeg, block.start, block.stop, cfg.model.n_times, cfg.model.variant,
+        device=device, batch_size=cfg.training.eval_batch_size,
+    )  # fmt: skip
+    return pred, data.target[:, block.slice]
 
 
 def predict_span(

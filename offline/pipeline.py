@@ -32,7 +32,7 @@ from beira_rt.models import BEIRA
 from . import report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_data
-from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_span, readout_region
+from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
 from .train import train_model
 
 __all__ = [
@@ -140,11 +140,8 @@ def test_metrics(
         Offline predictions (normalised units).
     """
     test = data.split.test
-    pred = predict_span(
-        model, data.eeg, test.start, test.stop, cfg.model.n_times, cfg.model.variant,
-        device=device, batch_size=cfg.training.eval_batch_size,
-    )  # fmt: skip
-    r = pearson_r(pred, data.target[:, test.slice])
+    pred, true = predict_block(model, data, cfg, test, device)
+    r = pearson_r(pred, true)
     live = lookahead_r(
         model, data.eeg, data.target, test, cfg.training.lookaheads, hop, cfg.model.n_times, data.sfreq,
         device=device, batch_size=cfg.training.eval_batch_size,

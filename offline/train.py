@@ -30,7 +30,7 @@ from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
 from .dataset import PreparedData, WindowSampler
-from .metrics import pearson_r, predict_span
+from .metrics import pearson_r, predict_block
 
 __all__ = ["TrainResult", "compute_loss", "lr_factor", "resolve_device", "train_model", "training_progress"]
 
@@ -126,18 +126,7 @@ def _fmt_r(r: float) -> str:
 
 
 def _validate(model: torch.nn.Module, data: PreparedData, cfg: BeiraConfig, device: torch.device) -> dict:
-    val = data.split.val
-    pred = predict_span(
-        model,
-        data.eeg,
-        val.start,
-        val.stop,
-        cfg.model.n_times,
-        cfg.model.variant,
-        device=device,
-        batch_size=cfg.training.eval_batch_size,
-    )
-    true = data.target[:, val.slice]
+    pred, true = predict_block(model, data, cfg, data.split.val, device)
     r = pearson_r(pred, true)
     finite = r[np.isfinite(r)]
     return {

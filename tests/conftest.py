@@ -5,6 +5,7 @@ The environment is set at import time, before any test module imports pylsl or Q
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,20 @@ import pytest  # noqa: E402
 from tests._lsl_source import SourceSpec, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def cli_process(*args: object, **popen: object) -> Iterator[subprocess.Popen]:
+    """A command-line process with text pipes, killed at the end if it still runs."""
+    proc = subprocess.Popen(
+        [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def unique_name(prefix: str = "beira-test") -> tuple[str, str]:

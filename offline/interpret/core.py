@@ -144,9 +144,7 @@ def interpret_model(
     fmax = min(pre.h_freq or np.inf, 0.4 * data.sfreq)
     pats = branch_patterns(branch_filters(model), freqs, csd, data.normalizer.std, fmin, fmax)
     t1 = time.perf_counter()
-    imp = branch_importance(
-        model, data, val, cfg.model.variant, device=device, batch_size=cfg.training.eval_batch_size
-    )
+    imp = branch_importance(model, data, cfg, val, device)
     importance, base = imp.solo_r, imp.base_r
     if positions is None:
         positions, positions_source = channel_positions(data.ch_names)
@@ -199,26 +197,13 @@ def interpret_bundle(
 ) -> dict[str, Any]:
     """:func:`interpret_model` for a saved bundle on a recording (its preprocessing and statistics).
 
-    Parameters
-    ----------
-    bundle : ModelBundle
-    recording : offline.loader.Recording
-    device : str
-        ``'auto'``, ``'cpu'`` or ``'cuda'``.
-    nperseg : int
-
-    Returns
-    -------
-    dict
-        As :func:`interpret_model`, plus ``bundle_hash``, ``subject`` and ``data_hash``.
+    ``bundle``, ``recording`` and ``device`` as in :func:`offline.evaluate.evaluate_bundle`,
+    ``nperseg`` as in :func:`interpret_model`. Returns the :func:`interpret_model` dict plus
+    ``bundle_hash``, ``subject`` and ``data_hash``.
     """
-    from beira_rt.inference import resolve_device
+    from ..evaluate import bundle_on_recording
 
-    from ..evaluate import prepare_with_bundle
-
-    dev = resolve_device(device)
-    data = prepare_with_bundle(bundle, recording)
-    model = bundle.build_model(device=str(dev))
+    dev, data, model = bundle_on_recording(bundle, recording, device)
     eeg_file = (getattr(recording, "provenance", {}) or {}).get("files", {}).get("eeg", {})
     positions, source = channel_positions(bundle.ch_names, eeg_file.get("path") if eeg_file else None)
     test_r = (bundle.metrics.get("test") or {}).get("r_per_roi")

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from beira_rt.config import BeiraConfig
 from beira_rt.models import BEIRA
 
 from ..dataset import PreparedData
-from ..metrics import pearson_r, predict_span
+from ..metrics import pearson_r, predict_block
 from ..split import Block
 
 __all__ = ["BranchImportance", "branch_importance", "branch_means"]
@@ -90,13 +91,7 @@ def branch_means(model: BEIRA, eeg: np.ndarray, start: int, stop: int) -> np.nda
 
 @torch.no_grad()
 def branch_importance(
-    model: BEIRA,
-    data: PreparedData,
-    block: Block,
-    variant: str,
-    *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
+    model: BEIRA, data: PreparedData, cfg: BeiraConfig, block: Block, device: str | torch.device = "cpu"
 ) -> BranchImportance:
     """Validation r of every ROI with all branches, each branch silenced, and each branch alone.
 
@@ -105,32 +100,20 @@ def branch_importance(
     model : BEIRA
         The trained model (restored to its weights on return).
     data : PreparedData
+    cfg : BeiraConfig
+        The model's configuration (window, variant: the offline read-out region, batch size).
     block : Block
         The block to score on (the validation block).
-    variant : str
-        ``'reference'`` or ``'causal'`` (the offline read-out region).
     device : str or torch.device
-    batch_size : int
 
     Returns
     -------
     BranchImportance
     """
     model.eval()
-    true = data.target[:, block.slice]
 
     def score() -> np.ndarray:
-        pred = predict_span(
-            model,
-            data.eeg,
-            block.start,
-            block.stop,
-            model.n_times,
-            variant,
-            device=device,
-            batch_size=batch_size,
-        )
-        return pearson_r(pred, true)
+        return pearson_r(*predict_block(model, data, cfg, block, device))
 
     n_heads, n_filters = model.n_outputs, int(model.hparams["n_filters"])
     means = torch.from_numpy(branch_means(model, data.eeg, block.start, block.stop)).float()

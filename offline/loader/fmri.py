@@ -32,6 +32,22 @@ def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", name.strip().casefold().replace("ventrical", "ventricle"))
 
 
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{what} {path.resolve()} does not exist.")
+    return path
+
+
+def _load_image(path: str | Path, what: str, ndim: int, axes: str) -> nib.Nifti1Image:
+    """A NIfTI image of ``ndim`` dimensions (``axes`` says what they are, for the error)."""
+    path = _existing(path, what)
+    img = nib.load(path)
+    if len(img.shape) != ndim:
+        raise DataError(f"{what} {path} must be {ndim}D ({axes}); it has shape {img.shape}.")
+    return img
+
+
 def read_label_table(path: str | Path) -> dict[int, str]:
     """Read an atlas labels table.
 
@@ -45,9 +61,7 @@ def read_label_table(path: str | Path) -> dict[int, str]:
     dict
         Label value -> name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"atlas labels table {path.resolve()} does not exist.")
+    path = _existing(path, "atlas labels table")
     lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         raise DataError(f"atlas labels table {path} is empty.")
@@ -93,13 +107,8 @@ def load_atlas(
             "give both an atlas image (--atlas) and its labels table (--atlas-labels), or neither."
         )
     if atlas is not None and atlas_labels is not None:
-        path = Path(atlas)
-        if not path.is_file():
-            raise MissingFileError(f"atlas image {path.resolve()} does not exist.")
-        img = nib.load(path)
-        if len(img.shape) != 3:
-            raise DataError(f"atlas image {path} must be 3D (one label per voxel); it has shape {img.shape}.")
-        return img, read_label_table(atlas_labels), {"atlas": str(path), "atlas_labels": str(atlas_labels)}
+        img = _load_image(atlas, "atlas image", 3, "one label per voxel")
+        return img, read_label_table(atlas_labels), {"atlas": str(atlas), "atlas_labels": str(atlas_labels)}
     from nilearn import datasets
 
     try:
@@ -251,17 +260,12 @@ def nifti_roi_series(
     confounds : array of shape (n_volumes_in_file, 7) or None
         The confounds regressed out (motion, global signal).
     """
-    path = Path(nifti)
-    if not path.is_file():
-        raise MissingFileError(f"fMRI file {path.resolve()} does not exist.")
-    img = nib.load(path)
-    if len(img.shape) != 4:
-        raise DataError(f"fMRI file {path} must be 4D (x, y, z, volumes); it has shape {img.shape}.")
+    img = _load_image(nifti, "fMRI file", 4, "x, y, z, volumes")
     if smoothing_fwhm is not None:
         img = image.smooth_img(img, fwhm=smoothing_fwhm)
     confounds = None
     if motion is not None:
         confounds = np.column_stack([read_motion(motion, img.shape[3]), global_signal(img)])
     raw = roi_means(img, labels_img, label_values)
-    logger.debug("extracted %d ROI series from %s (%d volumes)", raw.shape[1], path, raw.shape[0])
+    logger.debug("extracted %d ROI series from %s (%d volumes)", raw.shape[1], nifti, raw.shape[0])
     return clean_series(raw, confounds, t_r), confounds

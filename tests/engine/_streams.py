@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pylsl
@@ -22,6 +24,16 @@ def eeg_outlet(
     """A float64 EEG outlet whose description carries the channel labels and units (default microvolts)."""
     info = labelled_info(name, stype, labels, sfreq, "double64", source_id, units)
     return pylsl.StreamOutlet(info, max_buffered=60)
+
+
+@contextlib.contextmanager
+def eeg_stream(name: str, source_id: str, labels: list[str], sfreq: float) -> Iterator[pylsl.StreamOutlet]:
+    """:func:`eeg_outlet` for the length of a ``with`` block (a failing test's traceback does not keep it)."""
+    outlet = eeg_outlet(name, source_id, labels, sfreq)
+    try:
+        yield outlet
+    finally:
+        del outlet
 
 
 class RecordingSource:

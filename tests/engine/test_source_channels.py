@@ -16,7 +16,7 @@ from beira_rt.engine.source import (
 from beira_rt.lsl import SourceNotFoundError, StreamQuery
 from beira_rt.lsl import resolve_stream as resolve_source
 from tests.conftest import unique_name
-from tests.engine._streams import eeg_outlet
+from tests.engine._streams import eeg_stream
 
 MODEL = ("Fp1", "Cz", "O2")
 
@@ -59,8 +59,7 @@ def test_query_needs_something_to_match():
 
 def test_resolve_by_name_type_and_source_id():
     name, sid = unique_name()
-    outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
-    try:
+    with eeg_stream(name, sid, ["Fp1", "Cz", "O2"], 500.0):
         for query in (
             StreamQuery(name=name),
             StreamQuery(source_id=sid),
@@ -68,14 +67,11 @@ def test_resolve_by_name_type_and_source_id():
         ):
             info = resolve_source(query, timeout=5.0)
             assert info.source_id() == sid and info.name() == name
-    finally:
-        del outlet
 
 
 def test_missing_stream_error_lists_the_streams_found():
     name, sid = unique_name()
-    outlet = eeg_outlet(name, sid, ["Fp1", "Cz", "O2"], 500.0)
-    try:
+    with eeg_stream(name, sid, ["Fp1", "Cz", "O2"], 500.0):
         with pytest.raises(SourceNotFoundError) as err:
             resolve_source(StreamQuery(name="no-such-stream"), timeout=1.0)
         msg = str(err.value)
@@ -83,32 +79,24 @@ def test_missing_stream_error_lists_the_streams_found():
         assert name in msg and sid in msg and "500 Hz" in msg  # the stream that does exist
         with pytest.raises(SourceNotFoundError, match=name):  # right name, wrong type
             resolve_source(StreamQuery(name=name, stype="Markers"), timeout=1.0)
-    finally:
-        del outlet
 
 
 def test_connect_checks_channels_and_rate():
     name, sid = unique_name()
-    outlet = eeg_outlet(name, sid, ["ecg", "O2", "cz", "FP1"], 1000.0)
-    try:
+    with eeg_stream(name, sid, ["ecg", "O2", "cz", "FP1"], 1000.0):
         spec = connect(sid)
         np.testing.assert_array_equal(spec.picks, [3, 2, 1])
         assert spec.sfreq == 1000.0 and spec.labels == ("ecg", "O2", "cz", "FP1")
         with pytest.raises(ChannelMismatchError, match="lacks 1 of the model's 4 channels: Pz"):
             connect(sid, (*MODEL, "Pz"))
-    finally:
-        del outlet
 
 
 @pytest.mark.parametrize("sfreq", [100.0, 10000.0, pylsl.IRREGULAR_RATE])
 def test_connect_refuses_unsupported_rates(sfreq):
     name, sid = unique_name()
-    outlet = eeg_outlet(name, sid, list(MODEL), sfreq)
-    try:
+    with eeg_stream(name, sid, list(MODEL), sfreq):
         with pytest.raises(UnsupportedStreamError, match="between 250 and 5000 Hz"):
             connect(sid)
-    finally:
-        del outlet
 
 
 def test_stream_without_labels_is_refused():
@@ -123,23 +111,14 @@ def test_stream_without_labels_is_refused():
 
 def test_returning_stream_with_other_channels_is_refused():
     name, sid = unique_name()
-    first = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "EOG"], 500.0)
-    try:
+    with eeg_stream(name, sid, ["Fp1", "Cz", "O2", "EOG"], 500.0):
         spec1 = connect(sid)
-    finally:
-        del first
-    second = eeg_outlet(name, sid, ["O2", "fp1", "CZ", "eog"], 500.0)  # same set, other order / case
-    try:
+    with eeg_stream(name, sid, ["O2", "fp1", "CZ", "eog"], 500.0):  # same set, other order / case
         spec2 = connect(sid, first=spec1)
         np.testing.assert_array_equal(spec2.picks, [1, 2, 0])
-    finally:
-        del second
-    third = eeg_outlet(name, sid, ["Fp1", "Cz", "O2", "ECG"], 500.0)  # model channels there, set differs
-    try:
+    with eeg_stream(name, sid, ["Fp1", "Cz", "O2", "ECG"], 500.0):  # model channels there, set differs
         with pytest.raises(ChannelMismatchError, match=r"different channel set .*missing: eog; new: ecg"):
             connect(sid, first=spec1)
-    finally:
-        del third
     spec_fast = spec1.__class__(**{**spec1.__dict__, "sfreq": 1000.0})
     with pytest.raises(ChannelMismatchError, match="runs at 1000 Hz, not the 500 Hz"):
         check_compatible(spec1, spec_fast)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from beira_rt.cli.replay import main
+from tests.conftest import cli_process
 from tests.replay._recordings import make_raw, write_fif, write_set, write_volume_tsv
 
 SCRIPT = Path(sys.executable).parent / "beira-replay"
@@ -83,26 +84,8 @@ def test_signal_stops_cleanly_with_a_summary(rec_set, stream_ids, sig):
     import pylsl
 
     name, sid = stream_ids
-    proc = subprocess.Popen(
-        [
-            str(SCRIPT),
-            str(rec_set),
-            "--name",
-            name,
-            "--source-id",
-            sid,
-            "--loop",
-            "--speed",
-            "5",
-            "--index-channel",
-            "--wait-consumer",
-            "30",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    args = ["--name", name, "--source-id", sid, "--loop", "--speed", "5", "--index-channel", "--wait-consumer", "30"]  # fmt: skip
+    with cli_process(SCRIPT, rec_set, *args) as proc:
         found = pylsl.resolve_byprop("source_id", sid, 1, 30)
         assert found, "the replay stream did not appear"
         inlet = pylsl.StreamInlet(found[0])
@@ -114,10 +97,6 @@ def test_signal_stops_cleanly_with_a_summary(rec_set, stream_ids, sig):
         inlet.close_stream()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert f"stopped by {sig.name}: pushed" in out
     np.testing.assert_array_equal(index, np.arange(len(index)))

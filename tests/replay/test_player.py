@@ -18,6 +18,14 @@ ANNOTATIONS = ((0.25, "mri"), (0.5003, "R"), (0.999, "mri"))
 MARKER_SAMPLES = (250, 500, 999)
 
 
+def play_to_the_end(player: Player, duration: float, *drained) -> None:
+    """Replay ``duration`` s, then wait for the player and for every drain to have its samples."""
+    player.start(duration=duration)
+    assert player.wait(timeout=60)
+    for drain in drained:
+        drain.thread.join(60)
+
+
 def test_looped_replay_reaches_a_pylsl_inlet_whole(tmp_path, stream_ids, players, drains):
     name, sid = stream_ids
     path = write_set(tmp_path / "rec.set", make_raw(seconds=1.0, annotations=ANNOTATIONS))
@@ -25,10 +33,7 @@ def test_looped_replay_reaches_a_pylsl_inlet_whole(tmp_path, stream_ids, players
     player = players(path, name, sid, speed=2.0, chunk_size=7, loop=True, index_channel=True).open()
     eeg = drains(sid, 3000)
     mark = drains(f"{sid}-markers", 9)
-    player.start(duration=3.0)
-    assert player.wait(timeout=60)
-    eeg.thread.join(60)
-    mark.thread.join(60)
+    play_to_the_end(player, 3.0, eeg, mark)
 
     assert eeg.labels() == [*CH_NAMES, INDEX_CHANNEL]
     assert eeg.info.type() == "EEG" and eeg.info.nominal_srate() == 1000.0
@@ -101,10 +106,7 @@ def test_truth_rows_carry_the_stamp_of_their_eeg_time(stream_ids, players, drain
     ).open()
     eeg = drains(sid, 2000)
     truth = drains(f"{sid}-truth", 200)
-    player.start(duration=2.0)
-    assert player.wait(timeout=60)
-    eeg.thread.join(60)
-    truth.thread.join(60)
+    play_to_the_end(player, 2.0, eeg, truth)
 
     assert truth.labels() == ["Left Caudate", "Right Caudate"]
     assert truth.info.type() == "sBOLDTruth" and truth.info.nominal_srate() == 100.0
@@ -145,9 +147,7 @@ def test_a_replay_too_fast_for_single_sample_chunks_catches_up_without_loss(stre
     )
     player.open()
     eeg = drains(sid, 20000)
-    player.start(duration=20.0)
-    assert player.wait(timeout=60)
-    eeg.thread.join(60)
+    play_to_the_end(player, 20.0, eeg)
     stats = player.stats
     assert stats.samples_pushed == 20000
     assert stats.chunks_pushed < 20000  # it caught up with multi-sample pushes
@@ -257,9 +257,7 @@ def test_simulated_outages_lose_their_samples_and_keep_the_clock(tmp_path, strea
     # 2 s of replay at speed 4: from 0.5 s on, the first 0.1 s of every 0.5 s is lost
     player = players(path, name, sid, speed=4.0, loop=True, index_channel=True, outage=(0.5, 0.1)).open()
     eeg = drains(sid, 1700)
-    player.start(duration=2.0)
-    assert player.wait(timeout=60)
-    eeg.thread.join(60)
+    play_to_the_end(player, 2.0, eeg)
     data, stamps = eeg.arrays()
     k = np.arange(2000)
     kept = (k < 500) | (k % 500 >= 100)

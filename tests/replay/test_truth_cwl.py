@@ -17,6 +17,7 @@ import pytest
 
 from beira_rt.config import BeiraConfig
 from beira_rt.replay import load_recording, read_truth_tsv
+from tests.conftest import cli_process
 
 SCRIPT = Path(sys.executable).parent / "beira-replay"
 TRAIN = Path(sys.executable).parent / "beira-train"
@@ -97,12 +98,8 @@ def test_cli_streams_the_cwl_truth(subject, loaded, stream_ids, drains, tmp_path
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert "8 ROIs x 3000 rows at 100 Hz" in made.stdout
-    proc = subprocess.Popen(
-        [str(SCRIPT), str(subject.paths.eeg), "--truth", str(tsv),
-         "--name", name, "--source-id", sid, "--speed", "20", "--duration", "10", "--wait-consumer", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    args = ["--truth", tsv, "--name", name, "--source-id", sid, "--speed", "20", "--duration", "10", "--wait-consumer", "60"]  # fmt: skip
+    with cli_process(SCRIPT, subject.paths.eeg, *args) as proc:
         truth = drains(f"{sid}-truth", 1000)
         eeg = drains(sid, 10000)
         truth.thread.join(60)
@@ -110,9 +107,6 @@ def test_cli_streams_the_cwl_truth(subject, loaded, stream_ids, drains, tmp_path
         truth.close()  # inlets go before the outlets
         eeg.close()
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     assert "1000 truth samples" in out
     assert truth.labels() == list(BeiraConfig().data.rois)

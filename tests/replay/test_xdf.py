@@ -11,7 +11,6 @@ value, the description and the time stamps relative to the recorded ones.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ import pytest
 from beira_rt.cli.replay import main
 from beira_rt.replay import ReplayError
 from beira_rt.replay.xdf import XdfPlayer, XdfRecording, load_xdf_recording
-from tests.conftest import unique_name
+from tests.conftest import cli_process, unique_name
 from tests.replay.conftest import closing_factory
 
 SCRIPT = Path(sys.executable).parent / "beira-replay"
@@ -253,24 +252,8 @@ def test_cli_replays_the_chosen_streams_at_speed(session):
     eeg, markers = (session.ids[r] for r in ("eeg", "markers"))
     rec = load_xdf_recording(session.path)
     chosen = [s for s in rec.streams if s.name in (eeg[0], markers[0])]
-    proc = subprocess.Popen(
-        [
-            str(SCRIPT),
-            str(session.path),
-            "--streams",
-            f"{eeg[0]},{markers[0]}",
-            "--speed",
-            "4",
-            "--name-suffix=-rp",
-            "--wait-consumer",
-            "30",
-            "-q",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    args = ["--streams", f"{eeg[0]},{markers[0]}", "--speed", "4", "--name-suffix=-rp", "--wait-consumer", "30", "-q"]  # fmt: skip
+    with cli_process(SCRIPT, session.path, *args) as proc:
         inlets = {}
         for s in chosen:
             found = pylsl.resolve_byprop("source_id", s.source_id + "-rp", 1, 30)
@@ -290,10 +273,6 @@ def test_cli_replays_the_chosen_streams_at_speed(session):
         not_chosen = session.ids["pred"][1] + "-rp"
         assert not pylsl.resolve_byprop("source_id", not_chosen, 1, 0.5)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert f"pushed {sum(s.n_samples for s in chosen)} samples" in out
     first = min(float(s.stamps[0]) for s in chosen)
