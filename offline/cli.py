@@ -29,6 +29,17 @@ from typing import Any
 
 from beira_rt._logging import logger
 from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
+from beira_rt.cli.options import (
+    VERBOSITY,
+    Opt,
+    add_options,
+    device,
+    new_parser,
+    num_threads,
+    opt,
+    out,
+    switch,
+)
 from beira_rt.config import ConfigError
 
 __all__ = ["build_evaluate_parser", "build_interpret_parser", "build_parser", "build_truth_parser", "main"]
@@ -41,125 +52,109 @@ EPILOG = (
 )
 
 
-def _add_data_args(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_argument_group("recording (a CWL subject, or a generic EEG file + ROI table)")
-    src.add_argument("--data", metavar="DIR", help="folder holding the subject folders (CWL layout)")
-    src.add_argument("--subject", metavar="S", help="subject id, e.g. trio1")
-    src.add_argument(
-        "--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn, online)"
-    )
-    src.add_argument("--atlas-labels", metavar="TSV", help="labels table of --atlas (index and name)")
-    src.add_argument(
-        "--eeg", metavar="FILE", help="generic path: any MNE-readable EEG file (instead of --data)"
-    )
-    src.add_argument("--roi-tsv", metavar="TSV", help="generic path: ROI series, one row per volume marker")
-    src.add_argument(
+_ATLAS_LABELS = opt("--atlas-labels", metavar="TSV", help="labels table of --atlas (index and name)")
+#: The recording to read: a CWL subject (--data, --subject, optionally an atlas), or a generic EEG file.
+_DATA_OPTIONS = (
+    opt("--data", metavar="DIR", help="folder holding the subject folders (CWL layout)"),
+    opt("--subject", metavar="S", help="subject id, e.g. trio1"),
+    opt("--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn, online)"),
+    _ATLAS_LABELS,
+    opt("--eeg", metavar="FILE", help="generic path: any MNE-readable EEG file (instead of --data)"),
+    opt("--roi-tsv", metavar="TSV", help="generic path: ROI series, one row per volume marker"),
+    opt(
         "--marker", metavar="NAME", help="generic path: volume marker annotation (default data.volume_marker)"
+    ),
+)
+_BUNDLE = opt("bundle", metavar="BUNDLE", help="model bundle (model.beira)")
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    add_options(
+        parser.add_argument_group("recording (a CWL subject, or a generic EEG file + ROI table)"),
+        _DATA_OPTIONS,
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The training command's parser."""
-    parser = argparse.ArgumentParser(
-        prog="beira-train",
-        description=(
-            "Train BEIRA on a simultaneous EEG-fMRI recording (CWL layout: EEGLAB .set + NIfTI + "
-            "atlas) with a chronological train/validation/test split, and write a model bundle, "
-            "metrics and figures."
-        ),
-        epilog=EPILOG,
+    parser = new_parser(
+        "beira-train",
+        "Train BEIRA on a simultaneous EEG-fMRI recording (CWL layout: EEGLAB .set + NIfTI + atlas) with a "
+        "chronological train/validation/test split, and write a model bundle, metrics and figures.",
+        EPILOG,
     )
     _add_data_args(parser)
-    parser.add_argument("--out", metavar="DIR", help="output folder for the bundle and the report")
-    parser.add_argument(
-        "--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"
-    )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), help="torch device (overrides training.device)"
-    )
-    parser.add_argument(
-        "--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"
-    )
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed (training.seed)")
-    parser.add_argument(
-        "--num-threads", type=int, metavar="N", help="torch CPU threads (training.num_threads)"
-    )
-    parser.add_argument(
-        "--no-interpret",
-        action="store_true",
-        help="skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)",
-    )
+    add_options(parser, (
+        out("output folder for the bundle and the report"),
+        opt("--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"),
+        device("torch device (overrides training.device)"),
+        opt("--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"),
+        opt("--seed", type=int, metavar="N", help="random seed (training.seed)"),
+        num_threads("torch CPU threads (training.num_threads)"),
+        switch("--no-interpret",
+               "skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)"),
+    ))  # fmt: skip
     add_common_args(parser)
+    return parser
+
+
+def _bundle_parser(
+    prog: str, description: str, out_help: str, threads_help: str, *extra: Opt
+) -> argparse.ArgumentParser:
+    """A subcommand on a bundle and a recording (``evaluate``, ``interpret``): the bundle's config, no --config."""
+    parser = new_parser(prog, description)
+    add_options(parser, (_BUNDLE,))
+    _add_data_args(parser)
+    add_options(
+        parser, (out(out_help), device("torch device", "auto"), num_threads(threads_help), *extra, *VERBOSITY)
+    )
     return parser
 
 
 def build_evaluate_parser() -> argparse.ArgumentParser:
     """The ``evaluate`` subcommand's parser."""
-    parser = argparse.ArgumentParser(
-        prog="beira-train evaluate",
-        description=(
-            "Re-evaluate a model bundle on a recording: the bundle's own preprocessing, normalisation and "
-            "split rules; prints and writes the test-block and whole-recording metrics."
-        ),
+    return _bundle_parser(
+        "beira-train evaluate",
+        "Re-evaluate a model bundle on a recording: the bundle's own preprocessing, normalisation and "
+        "split rules; prints and writes the test-block and whole-recording metrics.",
+        "folder for evaluation.json and test_predictions.png",
+        "torch CPU threads (default: the bundle's training.num_threads)",
     )
-    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle (model.beira)")
-    _add_data_args(parser)
-    parser.add_argument("--out", metavar="DIR", help="folder for evaluation.json and test_predictions.png")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
-    parser.add_argument(
-        "--num-threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: the bundle's training.num_threads)",
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
-    return parser
 
 
 def build_truth_parser() -> argparse.ArgumentParser:
     """The ``truth`` subcommand's parser."""
-    parser = argparse.ArgumentParser(
-        prog="beira-train truth",
-        description=(
-            "Write the ROI truth of a CWL subject folder as the replay publishes it: the trainer's target "
-            "(model-rate BOLD shifted by model.bold_delay) with a 'time' column of EEG seconds. Replay it "
-            "with: beira-replay SUBJECT.set --truth truth.tsv"
-        ),
+    parser = new_parser(
+        "beira-train truth",
+        "Write the ROI truth of a CWL subject folder as the replay publishes it: the trainer's target "
+        "(model-rate BOLD shifted by model.bold_delay) with a 'time' column of EEG seconds. Replay it "
+        "with: beira-replay SUBJECT.set --truth truth.tsv",
     )
-    parser.add_argument("subject_dir", metavar="SUBJECT_DIR", help="the subject folder, e.g. data/trio1")
-    parser.add_argument("--out", metavar="TSV", required=True, help="the file to write")
-    parser.add_argument(
-        "--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn)"
-    )
-    parser.add_argument("--atlas-labels", metavar="TSV", help="labels table of --atlas (index and name)")
+    add_options(parser, (
+        opt("subject_dir", metavar="SUBJECT_DIR", help="the subject folder, e.g. data/trio1"),
+        out("the file to write", metavar="TSV", required=True),
+        opt("--atlas", metavar="NII", help="3D labels image (default: Harvard-Oxford via nilearn)"),
+        _ATLAS_LABELS,
+    ))  # fmt: skip
     add_common_args(parser)
     return parser
 
 
 def build_interpret_parser() -> argparse.ArgumentParser:
     """The ``interpret`` subcommand's parser."""
-    parser = argparse.ArgumentParser(
-        prog="beira-train interpret",
-        description=(
-            "Interpret a model bundle on a recording: for every ROI head and every branch of its "
-            "interpretable block, the spatial pattern (Haufe, per branch) beside the raw weights, the "
-            "band-pass response and the spectral pattern with its peak, the envelope filter, and the "
-            "branch's importance (validation r with only this branch varying; the drop in r when it is "
-            "silenced beside). Writes interpretation.json, "
-            "patterns.json (for beira-rt dashboard --patterns), topomaps, spectra and one sheet per ROI."
-        ),
+    return _bundle_parser(
+        "beira-train interpret",
+        "Interpret a model bundle on a recording: for every ROI head and every branch of its "
+        "interpretable block, the spatial pattern (Haufe, per branch) beside the raw weights, the "
+        "band-pass response and the spectral pattern with its peak, the envelope filter, and the "
+        "branch's importance (validation r with only this branch varying; the drop in r when it is "
+        "silenced beside). Writes interpretation.json, "
+        "patterns.json (for beira-rt dashboard --patterns), topomaps, spectra and one sheet per ROI.",
+        "output folder (created)",
+        "torch CPU threads",
+        switch("--no-figures", "only the JSON files"),
+        switch("--html", "also report.html (an mne.Report of the figures)"),
     )
-    parser.add_argument("bundle", metavar="BUNDLE", help="model bundle (model.beira)")
-    _add_data_args(parser)
-    parser.add_argument("--out", metavar="DIR", help="output folder (created)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device")
-    parser.add_argument("--num-threads", type=int, metavar="N", help="torch CPU threads")
-    parser.add_argument("--no-figures", action="store_true", help="only the JSON files")
-    parser.add_argument("--html", action="store_true", help="also report.html (an mne.Report of the figures)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
-    return parser
 
 
 class UsageError(ValueError):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from beira_rt._logging import logger, set_log_level
+from beira_rt.cli.options import CONFIG, VERBOSITY, add_options
 from beira_rt.config import BeiraConfig, ConfigError, load_config, override
 
 #: Exit code of a subcommand whose issue has not landed yet, and of bad usage.
@@ -18,13 +19,7 @@ EXIT_FAILURE = 1
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` and ``-v`` / ``-q`` to a parser."""
-    parser.add_argument(
-        "--config",
-        metavar="YAML",
-        help="configuration file (default: built-in defaults, see configs/default.yaml)",
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output (repeatable)")
+    add_options(parser, (CONFIG, *VERBOSITY))
 
 
 def config_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> BeiraConfig:

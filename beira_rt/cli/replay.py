@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from beira_rt.cli._common import EXIT_FAILURE, EXIT_USAGE, add_common_args, config_from_args, run_main
+from beira_rt.cli.options import add_options, new_parser, opt, seconds, switch
 
 _EPILOG = """\
 streams:
@@ -45,76 +46,60 @@ not an XDF file, no such stream in it);
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="beira-replay",
-        description=(
-            "Replay a recording (CWL .set, or any file MNE reads) as real-time LSL streams: the EEG, "
-            "its annotations as markers, and optionally the ROI BOLD truth, so the engine and the "
-            "dashboard run without an amplifier. An XDF file (.xdf) replays every stream it recorded."
-        ),
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "path", metavar="PATH", help="recording to replay (.set, .fif, .edf, .bdf, .vhdr, ..., or .xdf)"
-    )
-    parser.add_argument("--name", help="EEG stream name (default: replay.name, 'beira-replay')")
-    parser.add_argument("--source-id", metavar="ID", help="LSL source id (default: NAME@<file name>)")
-    parser.add_argument("--speed", type=float, help="replay speed factor (default: replay.speed, 1.0)")
-    parser.add_argument(
-        "--loop", action="store_true", default=None, help="restart at the end with continuous time stamps"
-    )
-    parser.add_argument("--start", type=float, default=0.0, metavar="S", help="start S seconds into the file")
-    parser.add_argument(
-        "--chunk-size", type=int, metavar="N", help="samples per chunk (default: replay.chunk_size)"
-    )
-    parser.add_argument(
-        "--no-markers", dest="markers", action="store_false", default=None, help="no marker stream"
-    )
-    parser.add_argument(
-        "--truth", metavar="ROI_TSV", help="publish the ROI truth stream (a CWL folder: beira-train truth)"
-    )
-    parser.add_argument(
+#: ``beira-replay``'s arguments besides --config and -v / -q.
+_OPTIONS = (
+    opt("path", metavar="PATH", help="recording to replay (.set, .fif, .edf, .bdf, .vhdr, ..., or .xdf)"),
+    opt("--name", help="EEG stream name (default: replay.name, 'beira-replay')"),
+    opt("--source-id", metavar="ID", help="LSL source id (default: NAME@<file name>)"),
+    opt("--speed", type=float, help="replay speed factor (default: replay.speed, 1.0)"),
+    opt("--loop", action="store_true", default=None, help="restart at the end with continuous time stamps"),
+    seconds("--start", "start S seconds into the file", default=0.0),
+    opt("--chunk-size", type=int, metavar="N", help="samples per chunk (default: replay.chunk_size)"),
+    opt("--no-markers", dest="markers", action="store_false", default=None, help="no marker stream"),
+    opt("--truth", metavar="ROI_TSV", help="publish the ROI truth stream (a CWL folder: beira-train truth)"),
+    opt(
         "--volume-marker",
         metavar="NAME",
         help="annotation of fMRI volume onsets (default: data.volume_marker)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        metavar="S",
-        help="stop after S seconds of recording (S / speed of wall time)",
-    )
-    parser.add_argument(
-        "--index-channel", action="store_true", help="append a SAMPLE_INDEX channel (type MISC) for checks"
-    )
-    parser.add_argument(
+    ),
+    seconds("--duration", "stop after S seconds of recording (S / speed of wall time)"),
+    switch("--index-channel", "append a SAMPLE_INDEX channel (type MISC) for checks"),
+    opt(
         "--outage",
         metavar="EVERY:SECONDS",
         help="simulate radio dropouts: every EVERY s of replay, SECONDS s of samples are lost "
         "(never pushed; the stamps of later samples go on)",
-    )
-    parser.add_argument(
+    ),
+    seconds(
         "--wait-consumer",
-        type=float,
+        "wait up to S seconds for a consumer of the EEG stream (XDF: of every replayed stream) before starting",
         default=0.0,
-        metavar="S",
-        help="wait up to S seconds for a consumer of the EEG stream (XDF: of every replayed stream) "
-        "before starting",
-    )
-    parser.add_argument(
+    ),
+    opt(
         "--streams",
         metavar="NAME,NAME...",
         help="XDF only: replay only the streams of these names (default: all)",
-    )
-    parser.add_argument(
+    ),
+    opt(
         "--name-suffix",
         metavar="SUFFIX",
         default="",
         help="XDF only: append SUFFIX to every stream name and source id (default: none; write "
         "--name-suffix=-replay for a suffix that starts with '-')",
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = new_parser(
+        "beira-replay",
+        "Replay a recording (CWL .set, or any file MNE reads) as real-time LSL streams: the EEG, "
+        "its annotations as markers, and optionally the ROI BOLD truth, so the engine and the "
+        "dashboard run without an amplifier. An XDF file (.xdf) replays every stream it recorded.",
+        _EPILOG,
+        raw=True,
     )
+    add_options(parser, _OPTIONS)
     add_common_args(parser)
     return parser
 

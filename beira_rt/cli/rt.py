@@ -13,39 +13,36 @@ from beira_rt.cli._common import (
     config_from_args,
     run_main,
 )
+from beira_rt.cli.options import add_options, device, new_parser, opt, seconds, stream, switch
+
+#: ``beira-rt run``'s options besides --config and -v / -q.
+_RUN_OPTIONS = (
+    opt("--model", required=True, metavar="BUNDLE", help="trained model bundle (model.beira)"),
+    stream("--source", "name of the EEG stream"),
+    opt("--source-type", metavar="TYPE", help="type of the EEG stream (e.g. EEG)"),
+    opt("--source-id", metavar="ID", help="source id of the EEG stream"),
+    seconds("--duration", "stop after S seconds (default: run until stopped)"),
+    device("inference device (overrides live.device)"),
+    seconds("--lookahead", "look-ahead in seconds (default: the bundle's)"),
+    seconds("--hop", "seconds between updates (overrides live.hop)"),
+    switch(
+        "--dashboard",
+        "also open the dashboard on this engine's streams (a separate, lower-priority process "
+        "that never blocks the engine; closed when the engine stops)",
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="beira-rt",
-        description=(
-            "Live BEIRA: read scalp EEG from an LSL stream, preprocess it causally, run a trained "
-            "BEIRA bundle and publish subcortical sBOLD predictions as an LSL stream; or show it "
-            "all in a dashboard."
-        ),
+    parser = new_parser(
+        "beira-rt",
+        "Live BEIRA: read scalp EEG from an LSL stream, preprocess it causally, run a trained "
+        "BEIRA bundle and publish subcortical sBOLD predictions as an LSL stream; or show it "
+        "all in a dashboard.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the live engine on an LSL EEG stream")
-    run.add_argument("--model", required=True, metavar="BUNDLE", help="trained model bundle (model.beira)")
-    run.add_argument("--source", metavar="NAME", help="name of the EEG stream")
-    run.add_argument("--source-type", metavar="TYPE", help="type of the EEG stream (e.g. EEG)")
-    run.add_argument("--source-id", metavar="ID", help="source id of the EEG stream")
-    run.add_argument(
-        "--duration", type=float, metavar="S", help="stop after S seconds (default: run until stopped)"
-    )
-    run.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), help="inference device (overrides live.device)"
-    )
-    run.add_argument(
-        "--lookahead", type=float, metavar="S", help="look-ahead in seconds (default: the bundle's)"
-    )
-    run.add_argument("--hop", type=float, metavar="S", help="seconds between updates (overrides live.hop)")
-    run.add_argument(
-        "--dashboard",
-        action="store_true",
-        help="also open the dashboard on this engine's streams (a separate, lower-priority process "
-        "that never blocks the engine; closed when the engine stops)",
-    )
+    add_options(run, _RUN_OPTIONS)
     add_common_args(run)
     dash = sub.add_parser("dashboard", help="open the live dashboard on the LSL streams")
     from beira_rt.dashboard.app import add_dashboard_args  # no Qt import

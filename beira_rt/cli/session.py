@@ -7,48 +7,52 @@ import json
 import sys
 
 from beira_rt.cli._common import add_common_args
+from beira_rt.cli.options import add_options, opt, out, seconds, stream, switch
 
 __all__ = ["add_session_parsers", "main_session_command"]
 
-COMMANDS = ("session", "display", "record", "report")
+_FEEDBACK, _MARKERS = "BEIRA-feedback", "BEIRA-session"
+#: The session commands: name, help, and options besides --config and -v / -q.
+_COMMANDS = (
+    ("session", "run a neurofeedback protocol on the engine's predictions", (
+        opt("protocol", metavar="PROTOCOL", help="protocol YAML (see configs/protocols/)"),
+        stream("--predictions", "the engine's prediction stream", default="BEIRA"),
+        stream("--feedback-name", "feedback stream name", default=_FEEDBACK),
+        stream("--session-name", "marker stream name", default=_MARKERS),
+        opt("--state", metavar="JSON", help="session state file (kept up to date; for --resume)"),
+        switch("--resume", "continue the session of --state after a crash"),
+        switch("--check", "only validate the protocol and print its blocks"),
+        seconds("--wait-recorder", default=0.0,
+                help="with the streams open, wait up to S s for the recorder before the session starts"),
+    )),
+    ("display", "the participant display (PyQt6, its own window)", (
+        stream("--feedback", "feedback stream name", default=_FEEDBACK),
+        stream("--session", "marker stream name", default=_MARKERS),
+        opt("--screen", type=int, default=0, metavar="N", help="screen to show it on"),
+        switch("--windowed", "a window instead of full screen"),
+        seconds("--duration", "close after S seconds"),
+        opt("--screenshot", metavar="PNG", help="save the window as PNG at the end"),
+    )),
+    ("record", "record streams to XDF with LabRecorder (a process of its own)", (
+        opt("xdf", metavar="SESSION.xdf", help="the file to write (a SESSION.json goes beside it)"),
+        opt("--stream", action="append", required=True, metavar="NAME", help="a stream (repeat)"),
+        opt("--protocol", metavar="YAML", help="the protocol, kept in the sidecar"),
+        seconds("--duration", "stop after S seconds"),
+    )),
+    ("report", "the report of a recorded session (PNG + JSON)", (
+        opt("xdf", metavar="SESSION.xdf"),
+        out("where to write (default: beside the file)"),
+    )),
+)  # fmt: skip
+COMMANDS = tuple(name for name, _, _ in _COMMANDS)
 
 
 def add_session_parsers(sub) -> None:
     """Add the four session commands to ``beira-rt``'s subparsers."""
-    run = sub.add_parser("session", help="run a neurofeedback protocol on the engine's predictions")
-    run.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML (see configs/protocols/)")
-    run.add_argument("--predictions", default="BEIRA", metavar="NAME", help="the engine's prediction stream")
-    run.add_argument("--feedback-name", default="BEIRA-feedback", metavar="NAME", help="feedback stream name")
-    run.add_argument("--session-name", default="BEIRA-session", metavar="NAME", help="marker stream name")
-    run.add_argument("--state", metavar="JSON", help="session state file (kept up to date; for --resume)")
-    run.add_argument("--resume", action="store_true", help="continue the session of --state after a crash")
-    run.add_argument("--check", action="store_true", help="only validate the protocol and print its blocks")
-    run.add_argument(
-        "--wait-recorder", type=float, default=0.0, metavar="S",
-        help="with the streams open, wait up to S s for the recorder before the session starts",
-    )  # fmt: skip
-    add_common_args(run)
-
-    disp = sub.add_parser("display", help="the participant display (PyQt6, its own window)")
-    disp.add_argument("--feedback", default="BEIRA-feedback", metavar="NAME", help="feedback stream name")
-    disp.add_argument("--session", default="BEIRA-session", metavar="NAME", help="marker stream name")
-    disp.add_argument("--screen", type=int, default=0, metavar="N", help="screen to show it on")
-    disp.add_argument("--windowed", action="store_true", help="a window instead of full screen")
-    disp.add_argument("--duration", type=float, metavar="S", help="close after S seconds")
-    disp.add_argument("--screenshot", metavar="PNG", help="save the window as PNG at the end")
-    add_common_args(disp)
-
-    rec = sub.add_parser("record", help="record streams to XDF with LabRecorder (a process of its own)")
-    rec.add_argument("xdf", metavar="SESSION.xdf", help="the file to write (a SESSION.json goes beside it)")
-    rec.add_argument("--stream", action="append", required=True, metavar="NAME", help="a stream (repeat)")
-    rec.add_argument("--protocol", metavar="YAML", help="the protocol, kept in the sidecar")
-    rec.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    add_common_args(rec)
-
-    rep = sub.add_parser("report", help="the report of a recorded session (PNG + JSON)")
-    rep.add_argument("xdf", metavar="SESSION.xdf")
-    rep.add_argument("--out", metavar="DIR", help="where to write (default: beside the file)")
-    add_common_args(rep)
+    for name, summary, options in _COMMANDS:
+        parser = sub.add_parser(name, help=summary)
+        add_options(parser, options)
+        add_common_args(parser)
 
 
 def main_session_command(args: argparse.Namespace) -> int:

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beira_rt._logging import logger
+from beira_rt.cli.options import add_options, opt, seconds, stream
 from beira_rt.config import BeiraConfig, DashboardConfig
 
 if TYPE_CHECKING:
     from beira_rt.dashboard.main_window import DashboardSources
 
-__all__ = ["DashboardSummary", "main_dashboard", "run_dashboard"]
+__all__ = ["DashboardSummary", "add_dashboard_args", "main_dashboard", "run_dashboard"]
 
 
 @dataclass(frozen=True)
@@ -248,41 +249,31 @@ def main_dashboard(args: argparse.Namespace, cfg: BeiraConfig) -> int:
     return 0
 
 
-def add_dashboard_args(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``beira-rt dashboard``."""
-    parser.add_argument(
-        "--predictions",
-        metavar="NAME",
-        help="name of the prediction stream (default: live.outlet_name, BEIRA)",
-    )
-    parser.add_argument(
-        "--eeg", metavar="NAME", help="name of the EEG stream (default: the first stream of type EEG)"
-    )
-    parser.add_argument(
-        "--truth",
-        metavar="NAME",
-        help="name of the truth stream (default: <eeg>-truth, or the first of type sBOLDTruth)",
-    )
-    parser.add_argument(
-        "--status", metavar="NAME", help="name of the engine status stream (default: <predictions>-status)"
-    )
-    parser.add_argument(
-        "--screenshot", metavar="PNG", help="render offscreen and save the window as PNG at the end"
-    )
-    parser.add_argument(
-        "--duration", type=float, metavar="S", help="close after S seconds (default: when closed)"
-    )
-    parser.add_argument(
+#: The flags of ``beira-rt dashboard`` besides --config and -v / -q.
+_OPTIONS = (
+    stream("--predictions", "name of the prediction stream (default: live.outlet_name, BEIRA)"),
+    stream("--eeg", "name of the EEG stream (default: the first stream of type EEG)"),
+    stream("--truth", "name of the truth stream (default: <eeg>-truth, or the first of type sBOLDTruth)"),
+    stream("--status", "name of the engine status stream (default: <predictions>-status)"),
+    opt("--screenshot", metavar="PNG", help="render offscreen and save the window as PNG at the end"),
+    seconds("--duration", "close after S seconds (default: when closed)"),
+    opt(
         "--session",
         nargs="?",
         const="BEIRA-feedback,BEIRA-session",
         metavar="FEEDBACK,MARKERS",
         help="add the session panel (a neurofeedback session's block, baseline, feedback and rewards); "
         "the names of the runner's streams (default BEIRA-feedback,BEIRA-session)",
-    )
-    parser.add_argument(
+    ),
+    opt(
         "--patterns",
         metavar="FILE",
         help="add a Patterns tab: patterns.json of beira-train interpret, or a bundle with "
         "<stem>.patterns.json beside it (e.g. beira_rt/data/demo.beira)",
-    )
+    ),
+)
+
+
+def add_dashboard_args(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``beira-rt dashboard``."""
+    add_options(parser, _OPTIONS)
