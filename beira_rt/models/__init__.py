@@ -1,5 +1,6 @@
 """BEIRA, the model: fused ROI heads (:class:`BEIRA`) and the separate-head form for comparison."""
 
+from beira_rt.models.architecture import BEIRASpec
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.checks import check_architecture, decoder_channels
 from beira_rt.models.heads import (
@@ -15,6 +16,7 @@ __all__ = [
     "BEIRA",
     "BEIRAHead",
     "BEIRASeparateHeads",
+    "BEIRASpec",
     "check_architecture",
     "copy_head_",
     "decoder_channels",

@@ -4,26 +4,25 @@ Kovalev, Mikheev, Ossadtchi (2022), arXiv:2211.02024. One head per ROI; a
 head is an interpretable front end (spatial unmixing, learned band-pass, rectification,
 learned envelope filter), a convolutional encoder that down-samples by ``strides`` and a
 mirrored decoder that up-samples back, without skip connections, ending in a 1x1
-convolution to one output. Here the heads run together as grouped convolutions; the
-separate-head form, for comparison with the reference code, is in
-:mod:`beira_rt.models.heads`.
+convolution to one output (the layout of :class:`~beira_rt.models.architecture.BEIRALayout`).
+Here the heads run together as grouped convolutions; the separate-head form, for comparison
+with the reference code, is in :mod:`beira_rt.models.heads`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from beira_rt.models.checks import check_architecture, decoder_channels, nearest_multiples
+from beira_rt.models.architecture import BEIRALayout, BEIRASpec
+from beira_rt.models.checks import nearest_multiples
 from beira_rt.models.functional import pool_time, upsample_column
 from beira_rt.models.layers import (
     FusedConvBlock,
     FusedInterpretableBlock,
-    FusedUpBlock,
     HeadConv,
     _channels_last,
     layers_padding,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["BEIRA"]
 
 
-class BEIRA(nn.Module):
+class BEIRA(BEIRALayout):
     """BEIRA with one head per output (ROI), the heads fused into grouped convolutions.
 
     Parameters
@@ -49,28 +48,11 @@ class BEIRA(nn.Module):
         Window length in samples at ``sfreq``; a multiple of ``prod(strides)``.
     sfreq : float
         Model sampling rate in Hz (documentation of the time axis; the layers count samples).
-    n_filters : int
-        Spatial branches per head in the interpretable block (the reference's
-        ``hidden_channels``).
-    filter_size, envelope_size : int
-        Taps of the learned band-pass and envelope filters.
-    channels : sequence of int
-        Encoder widths per head; ``channels[0]`` after the feature block, then one per stride.
-    kernel_sizes : sequence of int
-        Encoder (and mirrored decoder) kernel sizes, one per stride.
-    strides : sequence of int
-        Max-pooling factors of the encoder, mirrored by the decoder's up-sampling.
-    decoder_reduce : int
-        Decoder widths are ``channels[:-1] // decoder_reduce`` (see :func:`decoder_channels`).
-    dropout : float
-        Dropout after every convolutional block.
-    envelope_log : bool
-        Compress each branch's envelope with ``sign(x) log(1 + |x|)`` (``model.envelope_log``).
-    causal : bool
-        ``False`` (reference): 'same' padding and linear up-sampling, as the paper's code.
-        ``True``: left padding, block-hold up-sampling; output sample ``t`` depends only on
-        input samples ``<= t`` (see :mod:`beira_rt.models.functional`). This holds in eval
-        mode; in training, batch norm normalises with statistics of the whole batch.
+    **options
+        The other hyper-parameters, by keyword, with the paper's defaults: ``n_filters``,
+        ``filter_size``, ``envelope_size``, ``channels``, ``kernel_sizes``, ``strides``,
+        ``decoder_reduce``, ``dropout``, ``causal``, ``envelope_log`` (see
+        :class:`~beira_rt.models.architecture.BEIRASpec`, which describes each).
 
     Notes
     -----
@@ -80,88 +62,46 @@ class BEIRA(nn.Module):
     """
 
     def __init__(
-        self,
-        n_chans: int,
-        n_outputs: int,
-        n_times: int,
-        sfreq: float = 100.0,
-        *,
-        n_filters: int = 16,
-        filter_size: int = 51,
-        envelope_size: int = 51,
-        channels: Sequence[int] = (128, 128, 128, 128),
-        kernel_sizes: Sequence[int] = (5, 5, 3),
-        strides: Sequence[int] = (8, 8, 4),
-        decoder_reduce: int = 4,
-        dropout: float = 0.3,
-        causal: bool = False,
-        envelope_log: bool = False,
+        self, n_chans: int, n_outputs: int, n_times: int, sfreq: float = 100.0, **options: Any
     ) -> None:
-        super().__init__()
-        channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
-        self.hparams: dict[str, Any] = dict(
-            n_chans=n_chans,
-            n_outputs=n_outputs,
-            n_times=n_times,
-            n_filters=n_filters,
-            filter_size=filter_size,
-            envelope_size=envelope_size,
-            channels=channels,
-            kernel_sizes=kernel_sizes,
-            strides=strides,
-            decoder_reduce=decoder_reduce,
-            dropout=float(dropout),
-        )
-        check_architecture(**self.hparams)
-        self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
-        if envelope_log:  # only when set, so that older models' hparams stay as they were
-            self.hparams["envelope_log"] = True
-        self.n_chans, self.n_outputs, self.n_times = n_chans, n_outputs, n_times
-        self.sfreq = float(sfreq)
-        self.causal = bool(causal)
-        self.strides = strides
-        self.total_stride = math.prod(strides)
-        heads = n_outputs
-        dec = decoder_channels(channels, decoder_reduce)
-
-        self.interpretable = FusedInterpretableBlock(
-            n_chans,
-            heads,
-            n_filters,
-            filter_size,
-            envelope_size,
-            causal=self.causal,
-            envelope_log=envelope_log,
-        )
-        self.feature_block = FusedConvBlock(
-            heads, n_filters, channels[0], 3, dropout=dropout, causal=self.causal
-        )
-        self.encoder = nn.ModuleList(
-            FusedConvBlock(
-                heads,
-                channels[i],
-                channels[i + 1],
-                kernel_sizes[i],
-                stride=strides[i],
-                dropout=dropout,
-                causal=self.causal,
-            )
-            for i in range(len(strides))
-        )
-        self.decoder = nn.ModuleList(
-            FusedUpBlock(
-                heads,
-                dec[i + 1],
-                dec[i],
-                kernel_sizes[i],
-                scale=strides[i],
-                dropout=dropout,
-                causal=self.causal,
-            )
-            for i in reversed(range(len(strides)))
-        )
-        self.final_layer = HeadConv(heads * dec[0], heads, 1, groups=heads)
+        spec = BEIRASpec(n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, sfreq=sfreq, **options)
+        super().__init__(spec)
+        self.n_chans, self.n_outputs, self.n_times = spec.n_chans, spec.n_outputs, spec.n_times
+        self.sfreq = spec.sfreq
+        self.causal = spec.causal
+        self.strides = spec.strides
+        self.total_stride = math.prod(spec.strides)
         self._dry_run()
+
+    def _interpretable_block(self) -> FusedInterpretableBlock:
+        spec = self.spec
+        return FusedInterpretableBlock(
+            spec.n_chans,
+            spec.n_outputs,
+            spec.n_filters,
+            spec.filter_size,
+            spec.envelope_size,
+            causal=spec.causal,
+            envelope_log=spec.envelope_log,
+        )
+
+    def _conv_block(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int
+    ) -> FusedConvBlock:
+        spec = self.spec
+        return FusedConvBlock(
+            spec.n_outputs,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            dropout=spec.dropout,
+            causal=spec.causal,
+        )
+
+    def _output_layer(self, in_channels: int) -> HeadConv:
+        heads = self.spec.n_outputs
+        return HeadConv(heads * in_channels, heads, 1, groups=heads)
 
     @classmethod
     def from_config(cls, model_cfg: ModelConfig, n_chans: int, n_outputs: int, sfreq: float) -> BEIRA:
@@ -169,29 +109,17 @@ class BEIRA(nn.Module):
 
         Parameters
         ----------
-        model_cfg : ModelConfig
-            Architecture; ``variant == 'causal'`` selects the causal model.
-        n_chans, n_outputs : int
-            EEG channels and ROIs.
-        sfreq : float
-            Model sampling rate in Hz (``preprocessing.sfreq``).
+        model_cfg, n_chans, n_outputs, sfreq
+            As :meth:`BEIRASpec.from_config <beira_rt.models.architecture.BEIRASpec.from_config>`;
+            besides, ``model_cfg.filter_init == 'filterbank'`` starts the filters as a filter
+            bank (:meth:`init_filterbank`).
+
+        Returns
+        -------
+        BEIRA
+            In training mode, as built.
         """
-        model = cls(
-            n_chans,
-            n_outputs,
-            model_cfg.n_times,
-            sfreq,
-            n_filters=model_cfg.n_filters,
-            filter_size=model_cfg.filter_size,
-            envelope_size=model_cfg.envelope_size,
-            channels=model_cfg.channels,
-            kernel_sizes=model_cfg.kernel_sizes,
-            strides=model_cfg.strides,
-            decoder_reduce=model_cfg.decoder_reduce,
-            dropout=model_cfg.dropout,
-            causal=model_cfg.variant == "causal",
-            envelope_log=model_cfg.envelope_log,
-        )
+        model = cls(**BEIRASpec.from_config(model_cfg, n_chans, n_outputs, sfreq).hparams())
         if model_cfg.filter_init == "filterbank":
             model.init_filterbank()
         return model

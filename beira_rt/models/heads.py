@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from beira_rt.models.architecture import BEIRALayout, BEIRASpec
 from beira_rt.models.beira import BEIRA
-from beira_rt.models.checks import check_architecture, decoder_channels
-from beira_rt.models.functional import conv_padding, pool_time, upsample_time
-from beira_rt.models.layers import FastDropout, HeadLayerNorm
+from beira_rt.models.functional import conv_padding, pool_time
+from beira_rt.models.layers import FastDropout, HeadLayerNorm, SymLog
 
 __all__ = ["BEIRAHead", "BEIRASeparateHeads", "copy_head_", "fused_from_heads", "load_heads_", "split_heads"]
 
@@ -57,106 +57,62 @@ class _ConvBlock(nn.Module):
         return pool_time(self.drop(self.act(x)), self.stride)
 
 
-class _UpBlock(nn.Module):
-    def __init__(
-        self, in_ch: int, out_ch: int, kernel_size: int, *, scale: int, dropout: float, causal: bool
-    ) -> None:
-        super().__init__()
-        self.scale = scale
-        self.causal = causal
-        self.block = _ConvBlock(in_ch, out_ch, kernel_size, stride=1, dropout=dropout, causal=causal)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upsample_time(self.block(x), self.scale, self.causal)
-
-
 class _Interpretable(nn.Module):
-    def __init__(
-        self,
-        n_chans: int,
-        n_filters: int,
-        filter_size: int,
-        envelope_size: int,
-        causal: bool,
-        envelope_log: bool = False,
-    ) -> None:
+    """The interpretable front end of one head of ``spec`` (see :class:`FusedInterpretableBlock`)."""
+
+    def __init__(self, spec: BEIRASpec) -> None:
         super().__init__()
-        self.unmix = nn.Conv1d(n_chans, n_filters, 1)
+        n_filters = spec.n_filters
+        self.unmix = nn.Conv1d(spec.n_chans, n_filters, 1)
         self.bn_unmix = nn.BatchNorm1d(n_filters, affine=False)
-        self.band_pass = _Conv(n_filters, n_filters, filter_size, causal=causal, groups=n_filters, bias=False)
+        self.band_pass = _Conv(
+            n_filters, n_filters, spec.filter_size, causal=spec.causal, groups=n_filters, bias=False
+        )
         self.bn_band = nn.BatchNorm1d(n_filters, affine=False)
         self.act = nn.ReLU()
-        self.envelope = _Conv(n_filters, n_filters, envelope_size, causal=causal, groups=n_filters)
-        self.envelope_log = envelope_log
+        self.envelope = _Conv(n_filters, n_filters, spec.envelope_size, causal=spec.causal, groups=n_filters)
+        self.compress = SymLog() if spec.envelope_log else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn_unmix(self.unmix(x))
         x = self.envelope(self.act(self.bn_band(self.band_pass(x))))
-        return torch.sign(x) * torch.log1p(x.abs()) if self.envelope_log else x
+        return x if self.compress is None else self.compress(x)
 
 
-class BEIRAHead(nn.Module):
-    """One ROI head of BEIRA in plain ``torch.nn`` layers (see :class:`BEIRA` for parameters).
+class BEIRAHead(BEIRALayout):
+    """One ROI head of BEIRA in plain ``torch.nn`` layers.
 
     Input (batch, n_chans, T) -> output (batch, 1, T).
+
+    Parameters
+    ----------
+    n_chans : int
+        EEG channels of the input.
+    n_times : int
+        Window length in samples at ``sfreq``; a multiple of ``prod(strides)``.
+    sfreq : float
+        Model sampling rate in Hz.
+    **options
+        The other hyper-parameters, as for :class:`BEIRA` (see
+        :class:`~beira_rt.models.architecture.BEIRASpec`).
     """
 
-    def __init__(
-        self,
-        n_chans: int,
-        n_times: int,
-        sfreq: float = 100.0,
-        *,
-        n_filters: int = 16,
-        filter_size: int = 51,
-        envelope_size: int = 51,
-        channels: Sequence[int] = (128, 128, 128, 128),
-        kernel_sizes: Sequence[int] = (5, 5, 3),
-        strides: Sequence[int] = (8, 8, 4),
-        decoder_reduce: int = 4,
-        dropout: float = 0.3,
-        causal: bool = False,
-        envelope_log: bool = False,
-    ) -> None:
-        super().__init__()
-        channels, kernel_sizes, strides = tuple(channels), tuple(kernel_sizes), tuple(strides)
-        self.hparams: dict[str, Any] = dict(
-            n_chans=n_chans,
-            n_times=n_times,
-            n_filters=n_filters,
-            filter_size=filter_size,
-            envelope_size=envelope_size,
-            channels=channels,
-            kernel_sizes=kernel_sizes,
-            strides=strides,
-            decoder_reduce=decoder_reduce,
-            dropout=float(dropout),
+    def __init__(self, n_chans: int, n_times: int, sfreq: float = 100.0, **options: Any) -> None:
+        super().__init__(
+            BEIRASpec(n_chans=n_chans, n_outputs=1, n_times=n_times, sfreq=sfreq, **options), per_head=True
         )
-        check_architecture(n_outputs=1, **self.hparams)
-        self.hparams.update(sfreq=float(sfreq), causal=bool(causal))
-        if envelope_log:
-            self.hparams["envelope_log"] = True
-        dec = decoder_channels(channels, decoder_reduce)
-        self.interpretable = _Interpretable(
-            n_chans, n_filters, filter_size, envelope_size, causal, envelope_log
+
+    def _interpretable_block(self) -> _Interpretable:
+        return _Interpretable(self.spec)
+
+    def _conv_block(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> _ConvBlock:
+        spec = self.spec
+        return _ConvBlock(
+            in_channels, out_channels, kernel_size, stride=stride, dropout=spec.dropout, causal=spec.causal
         )
-        self.feature_block = _ConvBlock(n_filters, channels[0], 3, stride=1, dropout=dropout, causal=causal)
-        self.encoder = nn.ModuleList(
-            _ConvBlock(
-                channels[i],
-                channels[i + 1],
-                kernel_sizes[i],
-                stride=strides[i],
-                dropout=dropout,
-                causal=causal,
-            )
-            for i in range(len(strides))
-        )
-        self.decoder = nn.ModuleList(
-            _UpBlock(dec[i + 1], dec[i], kernel_sizes[i], scale=strides[i], dropout=dropout, causal=causal)
-            for i in reversed(range(len(strides)))
-        )
-        self.final_layer = nn.Conv1d(dec[0], 1, 1)
+
+    def _output_layer(self, in_channels: int) -> nn.Conv1d:
+        return nn.Conv1d(in_channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, n_chans, T) -> (batch, 1, T); ``T`` a multiple of ``prod(strides)``."""

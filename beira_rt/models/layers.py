@@ -29,10 +29,10 @@ __all__ = [
     "FastDropout",
     "FusedConvBlock",
     "FusedInterpretableBlock",
-    "FusedUpBlock",
     "HeadConv",
     "HeadLayerNorm",
     "SymLog",
+    "UpBlock",
     "layers_padding",
     "run_layers",
 ]
@@ -342,38 +342,32 @@ class FusedConvBlock(nn.Module):
         return pool_time(self.features(x), self.stride)
 
 
-class FusedUpBlock(nn.Module):
-    """A :class:`FusedConvBlock` without pooling, then up-sampling by ``scale``.
+class UpBlock(nn.Module):
+    """A block without pooling, then up-sampling by ``scale``: a decoder level of BEIRA.
+
+    Serves the fused model (a :class:`FusedConvBlock`, 4-D channels-last tensors) and the
+    separate heads (3-D tensors) alike.
 
     Parameters
     ----------
-    n_heads, in_channels, out_channels, kernel_size, dropout, causal
-        As :class:`FusedConvBlock`.
+    block : nn.Module
+        The convolutional block (stride 1); kept as ``self.block``.
     scale : int
         Up-sampling factor (see :func:`upsample_time`).
+    causal : bool
+        Block-hold instead of linear up-sampling (see :func:`upsample_time`).
     """
 
-    def __init__(
-        self,
-        n_heads: int,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        *,
-        scale: int,
-        dropout: float = 0.0,
-        causal: bool = False,
-    ) -> None:
+    def __init__(self, block: nn.Module, scale: int, causal: bool) -> None:
         super().__init__()
         self.scale = scale
         self.causal = causal
-        self.block = FusedConvBlock(
-            n_heads, in_channels, out_channels, kernel_size, dropout=dropout, causal=causal
-        )
+        self.block = block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, n_heads * in_channels, 1, T) -> (batch, n_heads * out_channels, 1, T * scale)."""
-        return _channels_last(upsample_time(self.block(x), self.scale, self.causal))
+        """(batch, in_channels, [1,] T) -> (batch, out_channels, [1,] T * scale); 4-D stays channels-last."""
+        x = upsample_time(self.block(x), self.scale, self.causal)
+        return _channels_last(x) if x.dim() == 4 else x
 
 
 class SymLog(nn.Module):

@@ -10,19 +10,11 @@ import torch
 from beira_rt.config import ConfigError, ModelConfig
 from beira_rt.models import BEIRA, BEIRAHead
 
-from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, eval_model, window
+from .conftest import small_model as small
 
 VARIANTS = [False, True]
 PAPER_PARAMS_PER_HEAD = 245_057  # AutoEncoder1D_Artur in the paper's notebook (BEIRA_ALL_IN_ONE)
-
-
-def small(seed: int = 0, causal: bool = False, **over) -> BEIRA:
-    torch.manual_seed(seed)
-    return BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, 100.0, **{**SMALL, **over}, causal=causal)
-
-
-def window(batch: int = 2, seed: int = 1, n_times: int = N_TIMES) -> torch.Tensor:
-    return torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("variant", ["reference", "causal"])
@@ -63,11 +55,10 @@ def test_same_seed_same_model_other_seed_other_model(causal):
 
 @pytest.mark.parametrize("causal", VARIANTS)
 def test_state_dict_round_trip(causal):
-    src = small(0, causal)
-    randomise_statistics(src)
+    src = eval_model(0, causal)
     dst = small(5, causal)
     dst.load_state_dict(src.state_dict())
-    src.eval(), dst.eval()
+    dst.eval()
     x = window()
     with torch.no_grad():
         assert torch.equal(src(x), dst(x))
@@ -75,9 +66,7 @@ def test_state_dict_round_trip(causal):
 
 @pytest.mark.parametrize("causal", VARIANTS)
 def test_torch_export_round_trip(causal):
-    model = small(0, causal)
-    randomise_statistics(model)
-    model.eval()
+    model = eval_model(0, causal)
     x = window()
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
@@ -101,9 +90,7 @@ def test_eval_is_deterministic_and_training_uses_dropout(causal):
 @pytest.mark.parametrize("causal", VARIANTS)
 def test_inference_and_autograd_paths_agree(causal):
     """The model runs other kernels when autograd records (CPU training); same function."""
-    model = small(0, causal)
-    randomise_statistics(model)
-    model.eval()
+    model = eval_model(0, causal)
     x = window()
     with torch.inference_mode():
         fast = model(x)

@@ -7,23 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from beira_rt.models import BEIRA, BEIRAHead
 from beira_rt.models.functional import upsample_time
 
-from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+from .conftest import N_TIMES, eval_model, paper_model, window
 
 # the separate heads use Conv1d(padding="same"), which warns about even kernels (SMALL has one)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-
-
-def _model(kind: str, causal: bool) -> torch.nn.Module:
-    torch.manual_seed(0)
-    if kind == "fused":
-        model = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=causal)
-    else:
-        model = BEIRAHead(N_CHANS, N_TIMES, **SMALL, causal=causal)
-    randomise_statistics(model)
-    return model.eval()
 
 
 def _perturbed_after(x: torch.Tensor, t0: int, seed: int) -> torch.Tensor:
@@ -35,9 +24,9 @@ def _perturbed_after(x: torch.Tensor, t0: int, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", ["fused", "head"])
 def test_causal_output_ignores_future_samples_exactly(kind):
-    model = _model(kind, causal=True)
+    model = eval_model(0, causal=True, head=kind == "head")
     rng = np.random.default_rng(42)
-    x = torch.randn(2, N_CHANS, N_TIMES, generator=torch.Generator().manual_seed(1))
+    x = window(batch=2, seed=1)
     with torch.no_grad():
         ref = model(x)
         for trial, t0 in enumerate(rng.integers(1, N_TIMES, size=12)):
@@ -48,11 +37,8 @@ def test_causal_output_ignores_future_samples_exactly(kind):
 
 
 def test_paper_sized_causal_model_ignores_future_samples():
-    torch.manual_seed(0)
-    model = BEIRA(30, 8, 2048, causal=True)
-    randomise_statistics(model)
-    model.eval()
-    x = torch.randn(1, 30, 2048, generator=torch.Generator().manual_seed(1))
+    model = paper_model(causal=True)
+    x = window(batch=1, seed=1, n_times=2048, n_chans=30)
     t0 = 1337
     with torch.no_grad():
         ref, out = model(x), model(_perturbed_after(x, t0, seed=0))
@@ -62,8 +48,8 @@ def test_paper_sized_causal_model_ignores_future_samples():
 
 @pytest.mark.parametrize("kind", ["fused", "head"])
 def test_reference_variant_looks_ahead(kind):
-    model = _model(kind, causal=False)
-    x = torch.randn(1, N_CHANS, N_TIMES, generator=torch.Generator().manual_seed(1))
+    model = eval_model(0, causal=False, head=kind == "head")
+    x = window(batch=1, seed=1)
     t0 = N_TIMES // 2
     with torch.no_grad():
         ref, out = model(x), model(_perturbed_after(x, t0, seed=0))

@@ -6,27 +6,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from beira_rt.models import BEIRA, BEIRAHead, BEIRASeparateHeads, copy_head_, fused_from_heads, split_heads
+from beira_rt.models import BEIRA, BEIRASeparateHeads, copy_head_, fused_from_heads, split_heads
 
-from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+from .conftest import (
+    N_OUTPUTS,
+    N_TIMES,
+    eval_model,
+    paper_model,
+    randomise_statistics,
+    small_model,
+    window,
+)
 
 # the separate heads use Conv1d(padding="same"), which warns about even kernels (SMALL has one)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 
 
-def _window(batch: int = 3, seed: int = 7) -> torch.Tensor:
-    return torch.randn(batch, N_CHANS, N_TIMES, generator=torch.Generator().manual_seed(seed))
-
-
 @pytest.mark.parametrize("causal", [False, True])
 def test_split_heads_gives_the_same_outputs(causal):
-    torch.manual_seed(0)
-    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=causal)
-    randomise_statistics(fused)
-    fused.eval()
+    fused = eval_model(0, causal)
     separate = split_heads(fused)
     assert not separate.training and len(separate.heads) == N_OUTPUTS
-    x = _window()
+    x = window(batch=3, seed=7)
     with torch.no_grad():
         expected = separate(x)
         got = fused(x)
@@ -37,25 +38,17 @@ def test_split_heads_gives_the_same_outputs(causal):
 
 
 def test_paper_sized_fused_and_separate_agree():
-    torch.manual_seed(0)
-    fused = BEIRA(30, 8, 2048)
-    randomise_statistics(fused)
-    fused.eval()
-    x = torch.randn(1, 30, 2048, generator=torch.Generator().manual_seed(1))
+    fused = paper_model()
+    x = window(batch=1, n_times=2048, n_chans=30)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), split_heads(fused)(x), rtol=1e-5, atol=1e-5)
 
 
 def test_independent_heads_fuse_into_one_model():
-    heads = []
-    for seed in range(N_OUTPUTS):
-        torch.manual_seed(100 + seed)
-        head = BEIRAHead(N_CHANS, N_TIMES, **SMALL)
-        randomise_statistics(head, seed=seed)
-        heads.append(head.eval())
+    heads = [eval_model(100 + seed, head=True, stats_seed=seed) for seed in range(N_OUTPUTS)]
     fused = fused_from_heads(heads)
     assert isinstance(fused, BEIRA) and not fused.training and fused.n_outputs == N_OUTPUTS
-    x = _window()
+    x = window(batch=3, seed=7)
     with torch.no_grad():
         got = fused(x)
         for h, head in enumerate(heads):
@@ -63,8 +56,7 @@ def test_independent_heads_fuse_into_one_model():
 
 
 def test_split_then_fuse_restores_every_tensor_exactly():
-    torch.manual_seed(0)
-    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=True)
+    fused = small_model(0, causal=True)
     randomise_statistics(fused)
     back = fused_from_heads(split_heads(fused))
     assert back.hparams == fused.hparams
@@ -74,12 +66,11 @@ def test_split_then_fuse_restores_every_tensor_exactly():
 
 def test_training_step_matches_without_dropout():
     """Train mode (batch statistics) and gradients agree too, so either form can be trained."""
-    torch.manual_seed(0)
-    fused = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **{**SMALL, "dropout": 0.0})
+    fused = small_model(0, dropout=0.0)
     randomise_statistics(fused)
     separate = split_heads(fused)
     fused.train(), separate.train()
-    x = _window(batch=4)
+    x = window(batch=4, seed=7)
     target = torch.randn(4, N_OUTPUTS, N_TIMES, generator=torch.Generator().manual_seed(3))
     F.mse_loss(fused(x), target).backward()
     F.mse_loss(separate(x), target).backward()
@@ -97,8 +88,8 @@ def test_training_step_matches_without_dropout():
 
 
 def test_heads_of_different_architectures_are_refused():
-    a = BEIRAHead(N_CHANS, N_TIMES, **SMALL)
-    b = BEIRAHead(N_CHANS, N_TIMES, **{**SMALL, "n_filters": 4})
+    a = small_model(head=True)
+    b = small_model(head=True, n_filters=4)
     with pytest.raises(ValueError, match="head 1 has a different architecture"):
         BEIRASeparateHeads([a, b])
     with pytest.raises(ValueError, match="at least one head"):
@@ -106,19 +97,13 @@ def test_heads_of_different_architectures_are_refused():
 
 
 def test_copy_head_moves_exactly_one_heads_weights_and_statistics():
-    torch.manual_seed(0)
-    a = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
-    b = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
-    randomise_statistics(a)
-    randomise_statistics(b)
-    a.eval()
-    b.eval()
+    a, b = eval_model(0), eval_model(1)
     state = {k: v.clone() for k, v in a.state_dict().items()}
     copy_head_(state, b.state_dict(), 1, N_OUTPUTS)
-    mixed = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL)
+    mixed = small_model(2)
     mixed.load_state_dict(state)
     mixed.eval()
-    x = _window()
+    x = window(batch=3, seed=7)
     with torch.no_grad():
         out_a, out_b, out_m = a(x), b(x), mixed(x)
     torch.testing.assert_close(out_m[:, 1], out_b[:, 1], rtol=1e-5, atol=1e-5)

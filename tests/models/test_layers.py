@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from beira_rt.models import BEIRA
 from beira_rt.models.functional import upsample_column, upsample_time
 from beira_rt.models.layers import HeadConv, HeadLayerNorm, layers_padding, run_layers
 
-from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+from .conftest import N_TIMES, eval_model, window
 
 # nn.Conv1d(padding="same") warns about even kernels (one case here)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
@@ -78,11 +77,8 @@ def test_upsample_column_is_one_sample_of_upsample_time(causal, scale):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_partial_evaluation_matches_the_full_model(causal):
-    torch.manual_seed(0)
-    model = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **SMALL, causal=causal)
-    randomise_statistics(model)
-    model.eval()
-    x = torch.randn(2, N_CHANS, N_TIMES, generator=torch.Generator().manual_seed(4))
+    model = eval_model(0, causal)
+    x = window(batch=2, seed=4)
     with torch.no_grad():
         full = model(x)
         stem = model.forward_stem(_cl(x))

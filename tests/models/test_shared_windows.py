@@ -9,14 +9,11 @@ import torch
 from beira_rt.models import BEIRA
 from beira_rt.models.shared_windows import shared_levels, window_columns
 
-from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, SMALL, randomise_statistics
+from .conftest import N_CHANS, N_OUTPUTS, N_TIMES, eval_model, paper_model
 
 
 def _model(causal: bool, **over) -> BEIRA:
-    torch.manual_seed(0)
-    model = BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **{**SMALL, **over}, causal=causal)
-    randomise_statistics(model)
-    return model.eval()
+    return eval_model(0, causal, **over)
 
 
 def _signal(n: int, n_chans: int = N_CHANS) -> torch.Tensor:
@@ -52,10 +49,7 @@ def test_shared_stem_with_large_margins_falls_back_to_windows():
 
 
 def test_paper_sized_model_shared_stem():
-    torch.manual_seed(0)
-    model = BEIRA(30, 8, 2048)
-    randomise_statistics(model)
-    model.eval()
+    model = paper_model()
     z = _signal(2600, n_chans=30)
     ends = np.array([2047, 2057, 2300, 2599, 2123, 2050])
     for column in (2047, 2047 - 150):
