@@ -48,6 +48,7 @@ __all__ = [
     "cross_spectrum",
     "envelope_descriptors",
     "filter_response",
+    "lobe_centre",
     "patterns_path",
     "read_patterns",
 ]
@@ -221,6 +222,11 @@ class BranchPatterns:
         ``|B(f)| S_u(f)`` scaled to a peak of 1 within the analysed band.
     peak_hz, band_peak_hz : arrays of shape (n_heads, n_filters)
         Peak frequency of ``spectral_pattern`` and of ``band_response`` within ``[fmin, fmax]``.
+    centre_hz : array of shape (n_heads, n_filters)
+        Centre of gravity of ``spectral_pattern`` over its main lobe (the frequencies around the
+        peak where it stays above half the peak): the centre of the band the branch passes, as
+        the centre-of-gravity frequency of EEG rhythms (Klimesch 1999) is used where a band has
+        a flat top and its argmax is decided by small tilts.
     envelope_response : array of shape (n_heads, n_filters, n_freqs)
     envelope_cutoff_hz, envelope_time_scale_s : arrays of shape (n_heads, n_filters)
     fmin, fmax : float
@@ -235,6 +241,7 @@ class BranchPatterns:
     spectral_pattern: np.ndarray
     peak_hz: np.ndarray
     band_peak_hz: np.ndarray
+    centre_hz: np.ndarray
     envelope_response: np.ndarray
     envelope_cutoff_hz: np.ndarray
     envelope_time_scale_s: np.ndarray
@@ -244,6 +251,34 @@ class BranchPatterns:
 
 def _unit_max(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-300)
+
+
+def lobe_centre(spectra: np.ndarray, freqs: np.ndarray, level: float = 0.5) -> np.ndarray:
+    """Centre of gravity of each spectrum over its main lobe.
+
+    Parameters
+    ----------
+    spectra : array of shape (..., n_freqs)
+        Non-negative spectra on the grid ``freqs``.
+    freqs : array of shape (n_freqs,)
+    level : float
+        The lobe: the contiguous frequencies around the maximum where the spectrum is at least
+        ``level`` times the maximum.
+
+    Returns
+    -------
+    array of shape spectra.shape[:-1]
+        ``sum f S(f) / sum S(f)`` over the lobe, Hz.
+    """
+    flat = np.asarray(spectra, dtype=np.float64).reshape(-1, spectra.shape[-1])
+    out = np.empty(flat.shape[0])
+    for n, s in enumerate(flat):
+        top = int(s.argmax())
+        above = s >= level * s[top]
+        lo = top - int(np.argmin(above[top::-1])) + 1 if not above[: top + 1].all() else 0
+        hi = top + int(np.argmin(above[top:])) if not above[top:].all() else s.size
+        out[n] = float(np.sum(freqs[lo:hi] * s[lo:hi]) / np.sum(s[lo:hi]))
+    return out.reshape(spectra.shape[:-1])
 
 
 def branch_patterns(
@@ -293,6 +328,7 @@ def branch_patterns(
     idx = np.flatnonzero(in_band)
     spectral = band * unmixed
     peak = freqs[idx][spectral[..., idx].argmax(axis=-1)]
+    centre = lobe_centre(spectral[..., idx], freqs[idx])
     band_peak = freqs[idx][band[..., idx].argmax(axis=-1)]
     spectral = spectral / np.maximum(spectral[..., idx].max(axis=-1, keepdims=True), 1e-300)
     env = envelope_descriptors(filters.envelope, freqs, sfreq)
@@ -305,6 +341,7 @@ def branch_patterns(
         spectral_pattern=spectral,
         peak_hz=peak,
         band_peak_hz=band_peak,
+        centre_hz=centre,
         envelope_response=env["response"],
         envelope_cutoff_hz=env["cutoff_hz"],
         envelope_time_scale_s=env["time_scale_s"],

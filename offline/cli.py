@@ -147,7 +147,7 @@ def build_interpret_parser() -> argparse.ArgumentParser:
         "Interpret a model bundle on a recording: for every ROI head and every branch of its "
         "interpretable block, the spatial pattern (Haufe, per branch) beside the raw weights, the "
         "band-pass response and the spectral pattern with its peak, the envelope filter, and the "
-        "branch's importance (validation r with only this branch varying; the drop in r when it is "
+        "branch's importance (r over training + validation with only this branch varying; the drop in r when it is "
         "silenced beside). Writes interpretation.json, "
         "patterns.json (for beira-rt dashboard --patterns), topomaps, spectra and one sheet per ROI.",
         "output folder (created)",
@@ -290,7 +290,9 @@ def _interpret(args: argparse.Namespace) -> int:
     rec, _, _ = _load_recording(args, bundle.config)
     doc = interpret_bundle(bundle, rec, device=args.device)
     write_interpretation(doc, args.out, figures=not args.no_figures, html=args.html)
-    print(f"{args.bundle} on {doc['subject']}: most important branch per ROI (validation block)")
+    print(
+        f"{args.bundle} on {doc['subject']}: most important branch per ROI (ranked on training + validation)"
+    )
     print(
         f"{'ROI':18s} {'val r':>6s} {'branch':>6s} {'r alone':>7s} {'drop r':>7s} {'peak Hz':>8s} {'|B| peak':>9s}"
     )

@@ -116,3 +116,17 @@ def test_branch_filters_reads_every_head_and_branch_of_the_model():
     np.testing.assert_allclose(f.band_pass[2, 1], block.band_pass.weight[9, 0].detach().numpy())
     np.testing.assert_allclose(f.envelope[2, 1], block.envelope.weight[9, 0].detach().numpy())
     assert f.n_heads == 3 and f.n_filters == 4 and f.sfreq == 100.0
+
+
+def test_lobe_centre_is_the_band_centre_where_the_argmax_is_decided_by_a_tilt():
+    from beira_rt.interpret import lobe_centre
+
+    freqs = np.arange(0.0, 50.0, 0.1)
+    band = ((freqs >= 26.0) & (freqs <= 32.0)).astype(float)  # a flat band centred at 29 Hz
+    tilted = band * (1.0 + 0.05 * (32.0 - freqs) / 6.0) + 0.02 / (1.0 + freqs)  # 1/f floor, falling tilt
+    spectra = np.stack([tilted, np.roll(band, -100)])  # the second: the band at 19 Hz
+    assert freqs[tilted.argmax()] == 26.0  # the peak sits on the band's lower edge
+    np.testing.assert_allclose(lobe_centre(spectra, freqs), [28.95, 18.95], atol=0.1)
+    # a second lobe below half the maximum does not pull the centre
+    two = band + 0.4 * ((freqs >= 8.0) & (freqs <= 12.0))
+    np.testing.assert_allclose(lobe_centre(two, freqs), 29.0, atol=0.05)

@@ -2,7 +2,7 @@
 
 For every (bundle, synthetic data folder) pair: interpret the bundle on its subject
 (``offline.interpret``: Haufe pattern per branch, spectral pattern, importance on the
-validation block: the ROI's r with only that branch varying) and, for every ROI whose **test** r (stored in the bundle) is >= --min-r,
+training + validation blocks: the ROI's r with only that branch varying) and, for every ROI whose **test** r (stored in the bundle) is >= --min-r,
 compare the most important branch with the source that drives the ROI
 (``offline.synthetic.load_truth``):
 
@@ -77,7 +77,7 @@ def check_case(bundle_path: str, data_dir: str, subject: str, args: argparse.Nam
         row = {"case": str(bundle_path), "label": label, "subject": subject, "roi": roi, "test_r": r_test,
                "branch": best["branch"], "importance": best["importance"]}  # fmt: skip
         for kind, vec_key, peak_key in (
-            ("pattern", "pattern", "peak_hz"),
+            ("pattern", "pattern", args.frequency),
             ("weights", "weights", "band_peak_hz"),
         ):
             ok, r, df, src = _match(
@@ -154,7 +154,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> dict:
     print(
         f"\nROIs with test r >= {args.min_r:g}: {n} in {summary['n_cases']} case(s). Pass (|r| >= "
         f"{args.min_pattern_r:g} and peak within {args.max_hz:g} Hz):\n"
-        f"  patterns (Haufe per branch, spectral pattern peak): {summary['pattern_pass']}/{n} "
+        f"  patterns (Haufe per branch, spectral pattern {args.frequency}): {summary['pattern_pass']}/{n} "
         f"= {100 * summary['pattern_share']:.0f} % (median |r| {summary['pattern_median_r']:.3f}, "
         f"median df {summary['pattern_median_df_hz']:.2f} Hz)\n"
         f"  raw weights (unmixing weights, band-pass peak):     {summary['weights_pass']}/{n} "
@@ -191,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         help="which branch is the top one: the interpretation's ranking (r with only the branch varying, "
         "default) or the drop in r when the branch alone is silenced",
     )
+    parser.add_argument(
+        "--frequency", choices=("peak_hz", "centre_hz"), default="peak_hz",
+        help="the branch's frequency compared with the source's: the spectral pattern's peak (default, the "
+        "issue's criterion) or its centre of gravity over the main lobe",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", metavar="DIR", help="also write each interpretation (JSON, overview) here")
     parser.add_argument("--json", metavar="FILE", help="write the rows and the summary as JSON")

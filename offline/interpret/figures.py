@@ -108,7 +108,7 @@ def plot_overview(doc: Mapping[str, Any], path: str | Path) -> Path:
         topomap(axes[1, c], np.asarray(best["weights"]), doc["ch_names"], info, "weights (not a pattern)")
         _spectrum(axes[2, c], freqs, best, doc["fmax"], legend=c == 0)
     fig.suptitle(
-        "Most important branch per ROI (importance: validation r of the ROI with only this branch varying)",
+        "Most important branch per ROI (importance: r of the ROI over training + validation with only this branch varying)",
         fontsize=10,
     )
     fig.tight_layout()
@@ -164,7 +164,7 @@ def plot_roi_sheet(doc: Mapping[str, Any], roi: str, path: str | Path, n_top: in
     ax.legend(fontsize=7, frameon=False)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("branch", fontsize=8)
-    ax.set_ylabel("validation r", fontsize=8)
+    ax.set_ylabel("r, training + validation", fontsize=8)
     ax.tick_params(labelsize=7)
     test = entry.get("test_r")
     fig.suptitle(

@@ -1,10 +1,10 @@
-"""Importance of each interpretable branch for its ROI, measured on the validation block.
+"""Importance of each interpretable branch for its ROI, measured on the training and validation blocks.
 
 A branch is *silenced* by replacing its output (the envelope filter's output) with a
 constant, its own mean over the block: the envelope filter's taps are set to zero and its bias
 to that mean, so the rest of the head sees the branch's average value instead of its
 fluctuations (nothing downstream is pushed away from the values it was trained on, as zeroing
-would do). Two measures, both by the ROI's Pearson r on the validation block:
+would do). Two measures, both by the ROI's Pearson r on the block scored (:func:`importance_block`):
 
 - ``solo_r`` (the ranking): r of the ROI's prediction when **only this branch varies**, every
   other branch of the head silenced. It asks whether the ROI's information reaches the output
@@ -17,8 +17,13 @@ would do). Two measures, both by the ROI's Pearson r on the validation block:
   is the drop the issue names, reported beside.
 
 Branch ``k`` is treated in every head at once (head ``h`` only reads its own branches), so one
-pass gives the number of every ROI for that branch index. The block is the validation block
-(never the test block): the ranking chooses what to show, and nothing is chosen on the test block.
+pass gives the number of every ROI for that branch index. The block is the training and the
+validation block together (never the test block: the ranking chooses what to show, and nothing
+is chosen on the test block). The ranking describes what the model relies on, not how well it
+generalises, and 60 s of validation (~30 fMRI volumes) alone ranked branches by chance
+correlations: on 8 bundles of 3 synthetic subjects (README "Interpretation") the top branch
+showed the ROI's driving source in 16 of 27 ROIs when ranked on the validation block, in 26 of
+27 on training + validation.
 """
 
 from __future__ import annotations
@@ -33,9 +38,9 @@ from beira_rt.models import BEIRA
 
 from ..dataset import PreparedData
 from ..metrics import pearson_r, predict_block
-from ..split import Block
+from ..split import Block, Split
 
-__all__ = ["BranchImportance", "branch_importance", "branch_means"]
+__all__ = ["BranchImportance", "branch_importance", "branch_means", "importance_block"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,13 @@ def branch_means(model: BEIRA, eeg: np.ndarray, start: int, stop: int) -> np.nda
     return out.mean(dim=-1).double().cpu().numpy()
 
 
+def importance_block(split: Split) -> Block:
+    """The training and validation blocks as one block (they are adjacent; the test block follows)."""
+    if split.train.stop != split.val.start:
+        raise ValueError(f"the training block {split.train} does not end where the validation block starts.")
+    return Block("train+val", split.train.start, split.val.stop)
+
+
 @torch.no_grad()
 def branch_importance(
     model: BEIRA, data: PreparedData, cfg: BeiraConfig, block: Block, device: str | torch.device = "cpu"
@@ -103,7 +115,7 @@ def branch_importance(
     cfg : BeiraConfig
         The model's configuration (window, variant: the offline read-out region, batch size).
     block : Block
-        The block to score on (the validation block).
+        The block to score on (:func:`importance_block`).
     device : str or torch.device
 
     Returns
