@@ -270,6 +270,13 @@ class LiveConfig:
     stem_cache: bool = spec(
         True, doc="reuse the model's full-rate stem between updates (same output, about 3x less compute)"
     )
+    inference: str = spec(
+        "auto",
+        doc="'auto': stream a causal bundle (each sample computed once, the same output as the whole "
+        "window) when its read-out fits the window, else the whole window; 'streaming': that or an "
+        "error; 'window': always the whole window (with stem_cache)",
+        choices=("auto", "streaming", "window"),
+    )
 
 
 @dataclass(frozen=True)
