@@ -48,7 +48,7 @@ from torch import nn
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.layers import HeadConv, _channels_last
 
-__all__ = ["CausalStream", "stream_columns"]
+__all__ = ["CausalStream", "stream_columns", "streams_exactly"]
 
 #: Samples processed at once (larger pushes are split); bounds the memory of the sequences.
 DEFAULT_CHUNK = 1024
@@ -285,6 +285,11 @@ class CausalStream:
             values = dict(zip(nodes, y.split(batch), strict=True))
         x = values[rate[1] * (-self.lookahead // rate[1])]
         return model.final_layer(x[:, :, None, None])[:, :, 0, 0]
+
+
+def streams_exactly(model: BEIRA, lookahead: int) -> bool:
+    """Whether :class:`CausalStream` reproduces the whole-window read-out of ``model`` at ``lookahead`` samples."""
+    return bool(model.causal) and not model.training and CausalStream(model, lookahead, chunk=1).exact
 
 
 @torch.inference_mode()
