@@ -17,6 +17,11 @@ The minimum over repeats is the robust figure on a shared machine; the median is
     .venv/bin/python tools/bench_offline.py --config configs/fast_test.yaml --skip-train
     .venv/bin/python tools/bench_offline.py --skip-predict --skip-train --histories runs/*/history.jsonl
 
+   A causal model (``--variant causal``) also times the live read-out over the whole recording
+   (``predict_at``, the trainer's look-ahead evaluation) at the live hop and at every sample: the
+   window path (shared levels, ``window_columns``) against one streaming pass
+   (``stream_columns``, each sample computed once).
+
 3. With --histories: from the history.jsonl of real training runs, the time (and steps) each run
    took to reach 90 % (--fraction) of its best validation r.
 """
@@ -40,6 +45,8 @@ import torch  # noqa: E402
 
 from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
 from beira_rt.models import BEIRA, split_heads  # noqa: E402
+from beira_rt.models.shared_windows import window_columns  # noqa: E402
+from beira_rt.models.streaming import stream_columns  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
 from offline.metrics import predict_offline  # noqa: E402
 
@@ -107,6 +114,27 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
         f"  model read-out  min {min(t_pred):7.2f} s  median {statistics.median(t_pred):7.2f} s  -> x{seconds / min(t_pred):7.0f} real time"
     )
     print(f"  whole pipeline  {total:7.2f} s -> x{seconds / total:.0f} real time (goal >= 200x)")
+    if cfg.model.variant == "causal":
+        bench_live_readout(args, cfg, model, state["z"], seconds)
+
+
+def bench_live_readout(
+    args: argparse.Namespace, cfg: BeiraConfig, model: BEIRA, z: np.ndarray, seconds: float
+) -> None:
+    """Print the live read-out over a whole recording (``predict_at``'s work) as a multiple of real
+    time: each window's shared-level pass (the window path) against one streaming pass."""
+    zt = torch.from_numpy(np.ascontiguousarray(z))
+    W, sfreq = cfg.model.n_times, cfg.preprocessing.sfreq
+    la = round((args.lookahead if args.lookahead is not None else 0.0) * sfreq)
+    print(f"live read-out over the recording (predict_at), causal model, look-ahead {la} samples:")
+    for hop in sorted({max(1, round(cfg.live.hop * sfreq)), 1}, reverse=True):
+        ends = np.arange(W - 1, zt.shape[1], hop, dtype=np.int64)
+        old = _times(lambda ends=ends: window_columns(model, zt, ends, W - 1 - la), args.repeats)
+        new = _times(lambda ends=ends: stream_columns(model, zt, torch.from_numpy(ends), la), args.repeats)
+        print(
+            f"  every {hop:2d} samples: windows (shared levels) min {min(old):6.2f} s -> x{seconds / min(old):6.0f}"
+            f" | streaming min {min(new):6.2f} s -> x{seconds / min(new):6.0f} real time (goal >= 1000x)"
+        )
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], None]:
@@ -186,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-rois", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="prediction repeats")
+    parser.add_argument(
+        "--lookahead", type=float, help="causal models: look-ahead (s) of the live read-out timed (default 0)"
+    )
     parser.add_argument("--eval-batch", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--batch", type=int, default=16, help="training batch")
     parser.add_argument("--train-repeats", type=int, default=3)

@@ -81,10 +81,14 @@ class _Rows:
             self.buf[cap : cap + m - head] = rows[head:]
         self.end += m
 
+    def rows(self, k: int) -> torch.Tensor:
+        """The newest ``k`` rows, oldest first: (k, width), a view."""
+        hi = self.end % self.capacity + self.capacity
+        return self.buf[hi - k : hi]
+
     def last(self, k: int) -> torch.Tensor:
         """The newest ``k`` rows as a channels-last (1, width, 1, k) tensor (a view)."""
-        hi = self.end % self.capacity + self.capacity
-        return self.buf[hi - k : hi].t()[None, :, None, :]
+        return self.rows(k).t()[None, :, None, :]
 
     def at(self, positions: torch.Tensor) -> torch.Tensor:
         """Rows at absolute ``positions`` (within the newest ``capacity``): (len, width)."""
@@ -234,9 +238,11 @@ class CausalStream:
             e = _run_valid(layers, src.last(m + back * d), d)
             self._e[k].append(_rows(e))
             s, r = self.model.strides[k], self._rate[k]
-            inp = self._e[k].last(m + (s - 1) * r)
-            pooled = inp if s == 1 else F.max_pool2d(inp, (1, s), stride=1, dilation=(1, r))
-            self._p[k].append(_rows(pooled))
+            inp = self._e[k].rows(m + (s - 1) * r)
+            pooled = inp[(s - 1) * r :]  # the max over a block ending at each new position
+            for i in range(1, s):
+                pooled = torch.maximum(pooled, inp[(s - 1 - i) * r : (s - 1 - i) * r + m])
+            self._p[k].append(pooled)
             src = self._p[k]
             nxt = self._enc[k + 1] if k + 1 < len(self._enc) else self._top
             back = _conv_reach(nxt[0])
