@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from beira_rt.models.beira import BEIRA
-from beira_rt.models.layers import HeadConv, _channels_last
+from beira_rt.models.layers import HeadConv
 
 __all__ = ["CausalStream", "stream_columns", "streams_exactly"]
 
@@ -86,33 +86,68 @@ class _Rows:
         hi = self.end % self.capacity + self.capacity
         return self.buf[hi - k : hi]
 
-    def last(self, k: int) -> torch.Tensor:
-        """The newest ``k`` rows as a channels-last (1, width, 1, k) tensor (a view)."""
-        return self.rows(k).t()[None, :, None, :]
-
     def at(self, positions: torch.Tensor) -> torch.Tensor:
         """Rows at absolute ``positions`` (within the newest ``capacity``): (len, width)."""
         return self.buf[positions % self.capacity]
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
-    """(1, width, 1, m) -> rows (m, width)."""
+    """(1, width, 1, m) -> rows (m, width) (a view)."""
     return x[0, :, 0, :].t()
 
 
-def _run_valid(layers: Sequence[nn.Module], x: torch.Tensor, dilation: int = 1) -> torch.Tensor:
-    """Run layers in eval mode, each :class:`HeadConv` without padding and with ``dilation``.
+def _as_4d(rows: torch.Tensor) -> torch.Tensor:
+    """Rows (m, width) -> (1, width, 1, m) (a view; channels-last when the rows are contiguous)."""
+    return rows.t()[None, :, None, :]
 
-    (batch, C, 1, T) -> (batch, C', 1, T - sum((k - 1) * dilation)).
+
+class _Convs:
+    """The model's grouped convolutions as batched matrix products over gathered taps.
+
+    A stream evaluates each convolution at a few positions, reading its input ``dilation``
+    samples apart; oneDNN's dilated convolutions are slow for that (several times slower than
+    the arithmetic needs), a matrix product per head over the gathered taps is not.
+    Depth-wise filters (one input channel per group) stay convolutions. The weights are laid
+    out once, (groups, in_per_group * kernel, out_per_group).
     """
-    for layer in layers:
-        if isinstance(layer, HeadConv):
-            x = F.conv2d(
-                x, layer.weight.unsqueeze(2), layer.bias, groups=layer.groups, dilation=(1, dilation)
-            )
-        else:
-            x = layer(x)
-    return x
+
+    def __init__(self) -> None:
+        self._weights: dict[int, torch.Tensor] = {}
+
+    def _weight(self, layer: HeadConv) -> torch.Tensor:
+        w = self._weights.get(id(layer))
+        if w is None:
+            out, per_group, kernel = layer.weight.shape
+            g = layer.groups
+            w = layer.weight.detach().view(g, out // g, per_group, kernel).permute(0, 2, 3, 1)
+            w = self._weights[id(layer)] = w.reshape(g, per_group * kernel, out // g).contiguous()
+        return w
+
+    def taps(self, layer: HeadConv, taps: torch.Tensor) -> torch.Tensor:
+        """The convolution at positions whose inputs are ``taps`` (n, in_channels, kernel), oldest
+        first: (n, out_channels)."""
+        n, g = taps.shape[0], layer.groups
+        y = torch.bmm(taps.reshape(n, g, -1).transpose(0, 1), self._weight(layer)).transpose(0, 1)
+        y = y.reshape(n, -1)
+        return y if layer.bias is None else y + layer.bias
+
+    def rows(self, layer: HeadConv, rows: torch.Tensor, dilation: int) -> torch.Tensor:
+        """The causal convolution of rows (T, in_channels) without padding: (T - (k-1) dilation, out)."""
+        k = layer.kernel_size
+        if layer.weight.shape[1] == 1 and layer.groups > 1:  # depth-wise: a convolution
+            w = layer.weight.unsqueeze(2)
+            return _rows(F.conv2d(_as_4d(rows), w, layer.bias, groups=layer.groups, dilation=(1, dilation)))
+        m = rows.shape[0] - (k - 1) * dilation
+        return self.taps(layer, torch.stack([rows[j * dilation : j * dilation + m] for j in range(k)], -1))
+
+    def run(self, layers: Sequence[nn.Module], rows: torch.Tensor, dilation: int = 1) -> torch.Tensor:
+        """Layers in eval mode on rows (T, C), each :class:`HeadConv` without padding and with ``dilation``."""
+        for layer in layers:
+            if isinstance(layer, HeadConv):
+                rows = self.rows(layer, rows, dilation)
+            else:
+                rows = _rows(layer(_as_4d(rows)))
+        return rows
 
 
 def _conv_reach(layers: Sequence[nn.Module]) -> int:
@@ -176,6 +211,7 @@ class CausalStream:
         self.exact = self.reach <= self.n_times - 1
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
+        self._convs = _Convs()
         self._build()
 
     # ------------------------------------------------------------------ structure
@@ -235,8 +271,7 @@ class CausalStream:
         self._x.append(z.t().to(self.dtype))
         src, back = self._x, _conv_reach(self._enc[0][0])
         for k, (layers, d) in enumerate(self._enc):
-            e = _run_valid(layers, src.last(m + back * d), d)
-            self._e[k].append(_rows(e))
+            self._e[k].append(self._convs.run(layers, src.rows(m + back * d), d))
             s, r = self.model.strides[k], self._rate[k]
             inp = self._e[k].rows(m + (s - 1) * r)
             pooled = inp[(s - 1) * r :]  # the max over a block ending at each new position
@@ -247,7 +282,7 @@ class CausalStream:
             nxt = self._enc[k + 1] if k + 1 < len(self._enc) else self._top
             back = _conv_reach(nxt[0])
         layers, d = self._top
-        self._f.append(_rows(_run_valid(layers, src.last(m + back * d), d)))
+        self._f.append(self._convs.run(layers, src.rows(m + back * d), d))
 
     @torch.inference_mode()
     def read(self, ends: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
@@ -281,16 +316,20 @@ class CausalStream:
             block = model.decoder[m].block
             kernel, d, d_in = block.conv.kernel_size, rate[L - m], rate[L - m + 1]
             nodes = self._cone[m]
-            # taps oldest first, as the causal convolution reads them
-            taps = [
-                torch.stack([values[d_in * ((o - (kernel - 1 - t) * d) // d_in)] for t in range(kernel)], -1)
-                for o in nodes
-            ]  # per node: (batch, width, kernel)
-            x = _channels_last(torch.cat(taps, 0).unsqueeze(2))  # (nodes * batch, width, 1, kernel)
-            y = _run_valid(block.feature_layers(), x)[:, :, 0, 0]
+            # taps oldest first, as the causal convolution reads them: (nodes * batch, width, kernel)
+            taps = torch.cat(
+                [
+                    torch.stack(
+                        [values[d_in * ((o - (kernel - 1 - t) * d) // d_in)] for t in range(kernel)], -1
+                    )
+                    for o in nodes
+                ]
+            )
+            layers = block.feature_layers()
+            y = self._convs.run(layers[1:], self._convs.taps(layers[0], taps))
             values = dict(zip(nodes, y.split(batch), strict=True))
         x = values[rate[1] * (-self.lookahead // rate[1])]
-        return model.final_layer(x[:, :, None, None])[:, :, 0, 0]
+        return self._convs.taps(model.final_layer, x[:, :, None])
 
 
 def streams_exactly(model: BEIRA, lookahead: int) -> bool:
