@@ -272,9 +272,8 @@ class LiveConfig:
     )
     inference: str = spec(
         "auto",
-        doc="'auto': stream a causal bundle (each sample computed once, the same output as the whole "
-        "window) when its read-out fits the window, else the whole window; 'streaming': that or an "
-        "error; 'window': always the whole window (with stem_cache)",
+        doc="'auto': stream a causal bundle whose read-out fits the window (each sample once, the same output), "
+        "else the whole window; 'streaming': that or an error; 'window': the whole window (stem_cache)",
         choices=("auto", "streaming", "window"),
     )
 

@@ -48,10 +48,27 @@ from torch import nn
 from beira_rt.models.beira import BEIRA
 from beira_rt.models.layers import HeadConv
 
-__all__ = ["CausalStream", "stream_columns", "streams_exactly"]
+__all__ = ["CausalStream", "stream_columns", "streams_exactly", "write_doubled"]
 
 #: Samples processed at once (larger pushes are split); bounds the memory of the sequences.
 DEFAULT_CHUNK = 1024
+
+
+def write_doubled(buf: torch.Tensor, first: int, rows: torch.Tensor) -> None:
+    """Write ``rows`` (m, width) for absolute positions ``first ..`` into a doubled ring ``buf``.
+
+    ``buf`` (2 capacity, width) holds position ``t`` at ``t % capacity`` and ``t % capacity +
+    capacity``, so that any ``capacity`` consecutive positions are one contiguous slice;
+    ``m <= capacity``.
+    """
+    cap, m = buf.shape[0] // 2, rows.shape[0]
+    start = first % cap
+    head = min(m, cap - start)
+    buf[start : start + head] = rows[:head]
+    buf[start + cap : start + cap + head] = rows[:head]
+    if head < m:
+        buf[: m - head] = rows[head:]
+        buf[cap : cap + m - head] = rows[head:]
 
 
 class _Rows:
@@ -71,15 +88,8 @@ class _Rows:
         self.end = int(start)
 
     def append(self, rows: torch.Tensor) -> None:
-        m, cap = rows.shape[0], self.capacity
-        start = self.end % cap
-        head = min(m, cap - start)
-        self.buf[start : start + head] = rows[:head]
-        self.buf[start + cap : start + cap + head] = rows[:head]
-        if head < m:
-            self.buf[: m - head] = rows[head:]
-            self.buf[cap : cap + m - head] = rows[head:]
-        self.end += m
+        write_doubled(self.buf, self.end, rows)
+        self.end += rows.shape[0]
 
     def rows(self, k: int) -> torch.Tensor:
         """The newest ``k`` rows, oldest first: (k, width), a view."""
