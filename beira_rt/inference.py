@@ -23,7 +23,8 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.models import BEIRA
-from beira_rt.models.shared_windows import window_columns
+from beira_rt.models.shared_windows import check_ends, window_columns
+from beira_rt.models.streaming import stream_columns, streams_exactly
 
 __all__ = ["WindowPredictor", "lookahead_column", "predict_at", "predict_recording", "resolve_device"]
 
@@ -119,8 +120,11 @@ def predict_at(
         Windows per model call.
     exact_windows : bool
         ``True``: run every window through the whole model (the definition). ``False``
-        (default): share the first encoder levels between overlapping windows
-        (:mod:`beira_rt.models.shared_windows`), which gives the same numbers many times faster.
+        (default): a causal model whose read-out fits the window is streamed over ``z`` once
+        (:func:`beira_rt.models.streaming.stream_columns`, each sample computed once); other
+        models share the first encoder levels between overlapping windows
+        (:mod:`beira_rt.models.shared_windows`). Both give the same numbers (to float32
+        rounding) many times faster.
 
     Returns
     -------
@@ -136,8 +140,12 @@ def predict_at(
     dev = next(model.parameters()).device
     zt = torch.as_tensor(z, dtype=torch.float32).to(dev)
     ends_arr = np.asarray(ends, dtype=np.int64) if len(ends) else np.zeros(0, dtype=np.int64)
-    share = False if exact_windows else None
-    out = window_columns(model, zt, ends_arr, column, batch_size=batch_size, share=share)
+    if not exact_windows and streams_exactly(model, model.n_times - 1 - column):
+        check_ends(ends_arr, z.shape[1], model.n_times)
+        out = stream_columns(model, zt, torch.from_numpy(ends_arr), model.n_times - 1 - column)
+    else:
+        share = False if exact_windows else None
+        out = window_columns(model, zt, ends_arr, column, batch_size=batch_size, share=share)
     pred = out.cpu().numpy().astype(np.float64)
     if mean is not None and std is not None:
         pred = pred * std + mean

@@ -46,6 +46,7 @@ __all__ = [
     "lookahead_r",
     "pearson_r",
     "predict_block",
+    "predict_causal_pass",
     "predict_offline",
     "predict_span",
     "readout_region",
@@ -194,6 +195,53 @@ def predict_span(
     pred = outs[inverse, :, idx - s_of_i].T  # (n_outputs, n)
     model.train(was_training)
     return np.ascontiguousarray(pred, dtype=np.float32)
+
+
+@torch.no_grad()
+def predict_causal_pass(
+    model: torch.nn.Module,
+    eeg: np.ndarray,
+    start: int,
+    stop: int,
+    *,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Read-out (a) of a causal model in one pass: the model over ``eeg[:, :stop]`` at once.
+
+    Each sample is computed once, with its whole history since the start of the recording
+    (the pooling blocks aligned with sample 0, as the tiled windows of :func:`predict_span`
+    are when ``n_times // 2`` is a multiple of ``prod(strides)``). It differs from
+    :func:`predict_span` where a tiled window's zero padding lies inside the receptive field
+    of the sample read (the first part of each read-out region): an approximation of
+    read-out (a), not used by the evaluation (tools/bench_offline.py measures the deviation).
+
+    Parameters
+    ----------
+    model : BEIRA
+        A causal model; put in eval mode here.
+    eeg : array of shape (n_chans, n_eeg)
+        Normalised model-rate EEG of the whole recording.
+    start, stop : int
+        Span of sample indices, ``0 <= start < stop <= n_eeg``.
+    device : str or torch.device
+
+    Returns
+    -------
+    array of shape (n_outputs, stop - start), float32
+    """
+    if not getattr(model, "causal", False):
+        raise ValueError("predict_causal_pass needs a causal model (model.variant: causal).")
+    if not 0 <= start < stop <= eeg.shape[1]:
+        raise ValueError(f"span [{start}, {stop}) is not inside the EEG [0, {eeg.shape[1]}).")
+    was_training = model.training
+    model.eval()
+    stride = model.total_stride
+    padded = -(-stop // stride) * stride  # causal: the zeros after ``stop`` change nothing before it
+    x = torch.zeros((1, eeg.shape[0], padded), dtype=torch.float32)
+    x[0, :, :stop] = torch.from_numpy(np.ascontiguousarray(eeg[:, :stop], dtype=np.float32))
+    out = model(x.to(device))[0, :, start:stop].float().cpu().numpy()
+    model.train(was_training)
+    return np.ascontiguousarray(out)
 
 
 def predict_offline(

@@ -45,8 +45,10 @@ def randomise_statistics(model: torch.nn.Module, seed: int = 0) -> None:
                 param.copy_(torch.randn(param.shape, generator=gen))
 
 
-def make_small_bundle(seed: int = 0, variant: str = "reference", lookahead: float = 0.2) -> ModelBundle:
-    """A bundle of a randomly initialised small model with non-trivial statistics.
+def make_small_bundle(
+    seed: int = 0, variant: str = "reference", lookahead: float = 0.2, n_times: int = SMALL_MODEL["n_times"]
+) -> ModelBundle:
+    """A bundle of a randomly initialised small model (window ``n_times``) with non-trivial statistics.
 
     Batch-norm running statistics and layer-norm affines are randomised so that they
     matter; channel and target statistics are arbitrary but fixed by ``seed``.
@@ -54,7 +56,7 @@ def make_small_bundle(seed: int = 0, variant: str = "reference", lookahead: floa
     config = from_dict(
         {
             "data": {"rois": list(ROIS), "eeg_channels": list(CH_NAMES)},
-            "model": {**SMALL_MODEL, "variant": variant},
+            "model": {**SMALL_MODEL, "variant": variant, "n_times": n_times},
         }
     )
     torch.manual_seed(seed)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from beira_rt.inference import WindowPredictor, lookahead_column, predict_at, predict_recording
+from beira_rt.models.streaming import streams_exactly
 from beira_rt.preprocessing import preprocess_recording
 
 from ._bundles import CH_NAMES, SFREQ_IN, make_small_bundle
@@ -41,6 +42,22 @@ def test_predict_at_is_the_windowed_definition(variant, exact_windows):
     got = predict_at(bundle, z, ends, lookahead=0.3, exact_windows=exact_windows)
     assert got.shape == (len(ends), 3) and got.dtype == np.float64
     np.testing.assert_allclose(got, _manual(bundle, z, ends, la_samples=30), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lookahead", [0.0, 0.07, 1.2])
+def test_predict_at_streams_a_causal_model_once_with_the_same_numbers(lookahead):
+    """A causal model whose read-out fits the window is streamed over z once (each sample
+    computed once): the numbers are those of every window through the whole model."""
+    bundle = make_small_bundle(seed=2, variant="causal", n_times=256)
+    model = bundle.build_model()
+    assert streams_exactly(model, round(lookahead * 100))
+    z = _z()
+    ends = np.array([899, 255, 256, 600, 257, 601, 700, 433])
+    got = predict_at(bundle, z, ends, lookahead)
+    ref = predict_at(bundle, z, ends, lookahead, exact_windows=True)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="window ends must lie in"):
+        predict_at(bundle, z, np.array([100]), lookahead)
 
 
 def test_lookahead_selects_the_column():

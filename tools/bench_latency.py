@@ -15,14 +15,22 @@ of an EEG chunk minus the timestamp of its newest sample), the engine's CPU
 use, and the share of skipped update slots, all over the measurement window
 (after the engine's window has filled).
 
-Without ``--model`` the reference architecture of the default config is built
-with random weights (timing does not depend on the weights) and saved as a
-temporary bundle with the 30 CWL EEG channels and the 8 ROIs.
+Without ``--model`` the architecture of ``--config`` (default: the built-in defaults),
+with ``--variant`` when given, is built with random weights (timing does not depend on
+the weights) and saved as a temporary bundle with the 30 CWL EEG channels and the 8 ROIs.
+
+``--inference compare`` runs the engine twice, with the whole window (``live.inference:
+window``, stem cache on) and streaming (a causal bundle), and prints the two side by
+side: update compute p50/p99 (the engine's own figures), added latency p50/p99 at the
+external consumer, CPU share. ``--compute-only N`` times N updates of each path in this
+process (no LSL; the engine's DeviceWindow, StemCache and StreamReadout on random EEG).
 
 Usage::
 
     python tools/bench_latency.py                 # 60 s, reference model, CPU, hop 0.1 s
     python tools/bench_latency.py --seconds 20 --model runs/trio1/model.beira --device cuda
+    python tools/bench_latency.py --variant causal --inference compare --seconds 30
+    python tools/bench_latency.py --config configs/paper.yaml --variant causal --compute-only 200
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -85,15 +94,16 @@ def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: i
 
 
 # ---------------------------------------------------------------------------- bundle
-def random_bundle(path: Path, n_channels: int) -> Path:
-    """Save the default-config (reference) architecture with random weights as a bundle."""
+def random_bundle(path: Path, n_channels: int, config: str | None = None, variant: str | None = None) -> Path:
+    """Save the architecture of ``config`` (default: the built-in defaults), ``model.variant``
+    replaced by ``variant`` when given, with random weights as a bundle."""
     import torch
 
     from beira_rt.bundle import ModelBundle, save_bundle
-    from beira_rt.config import BeiraConfig
+    from beira_rt.config import load_config, override
     from beira_rt.models import BEIRA
 
-    cfg = BeiraConfig()
+    cfg = override(load_config(config), {"model.variant": variant})
     ch_names = tuple(CWL_CHANNELS[:n_channels])
     rois = tuple(cfg.data.rois)
     torch.manual_seed(0)
@@ -157,47 +167,70 @@ def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=60.0, help="measurement window (after the window fills)")
-    p.add_argument("--model", help="a real bundle (default: reference architecture, random weights)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
-    p.add_argument("--hop", type=float, default=0.1, help="seconds between updates")
-    p.add_argument("--chunk", type=int, default=10, help="samples per pushed EEG chunk")
-    p.add_argument("--sfreq", type=float, default=1000.0)
-    p.add_argument("--channels", type=int, default=30)
-    p.add_argument(
-        "--no-stem-cache", action="store_true", help="run the whole window through the model at every update"
-    )
-    p.add_argument("--role", default="bench", choices=("bench", "source"), help=argparse.SUPPRESS)
-    p.add_argument("--name", help=argparse.SUPPRESS)
-    p.add_argument("--source-id", help=argparse.SUPPRESS)
-    p.add_argument("--source-seconds", type=float, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.role == "source":
-        return run_source(a.name, a.source_id, a.sfreq, a.source_seconds, a.chunk, a.channels)
+def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> dict[str, dict[str, float]]:
+    """Update compute in this process, without LSL: the engine's own parts on a window of random
+    EEG advanced by one hop per update; p50 / p99 in ms for each inference path the bundle allows."""
+    import torch
 
-    use_loopback_config()  # children inherit LSLAPICFG: a private session on loopback
+    from beira_rt.bundle import load_bundle
+    from beira_rt.engine.device_window import DeviceWindow
+    from beira_rt.engine.stem import StemCache
+    from beira_rt.engine.streaming import choose_inference
+
+    torch.set_num_threads(threads)
+    bundle = load_bundle(bundle_path)
+    model = bundle.build_model()
+    W, sfreq = bundle.config.model.n_times, bundle.config.preprocessing.sfreq
+    step = max(1, round(hop * sfreq))
+    rng = np.random.default_rng(0)
+    window = DeviceWindow(bundle.n_chans, W)
+    stem = StemCache(model, window)
+    _mode, stream = choose_inference("auto", model, window, 0)
+    paths = {
+        "whole window": lambda: model(window.view().unsqueeze(0)),
+        "stem cache": stem.forward,
+    }
+    if stream is not None:
+        paths["streaming"] = stream.forward
+    window.append(rng.standard_normal((bundle.n_chans, W)).astype(np.float32))
+    for fn in paths.values():
+        with torch.inference_mode():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(updates):
+        window.append(rng.standard_normal((bundle.n_chans, step)).astype(np.float32))
+        for name, fn in paths.items():  # every path sees the same windows, in turn
+            t = time.perf_counter()
+            with torch.inference_mode():
+                fn()
+            times[name].append(time.perf_counter() - t)
+    return {
+        name: {"p50": _pct(np.asarray(t), 50) * 1e3, "p99": _pct(np.asarray(t), 99) * 1e3}
+        for name, t in times.items()
+    }
+
+
+def measure(a: argparse.Namespace, bundle_path: Path, inference: str, tmp: Path) -> dict[str, float | str]:
+    """One end-to-end run (source, engine, consumers); prints its figures and returns them."""
     import psutil
 
     from beira_rt.bundle import load_bundle
 
-    tmp = Path(tempfile.mkdtemp(prefix="beira-bench-"))
-    bundle_path = Path(a.model) if a.model else random_bundle(tmp / "reference-random.beira", a.channels)
     bundle = load_bundle(bundle_path)
     window_s = bundle.config.model.n_times / bundle.config.preprocessing.sfreq
     tag = uuid.uuid4().hex[:8]
     src_name, src_id, out_name = f"bench-eeg-{tag}", f"bench-eeg-sid-{tag}", f"BEIRA-bench-{tag}"
-    (tmp / "live.yaml").write_text(
+    live_yaml = tmp / f"live-{tag}.yaml"
+    live_yaml.write_text(
         f"live:\n  outlet_name: {out_name}\n  hop: {a.hop}\n  device: {a.device}\n"
-        f"  stem_cache: {'false' if a.no_stem_cache else 'true'}\n"
+        f"  stem_cache: {'false' if a.no_stem_cache else 'true'}\n  inference: {inference}\n"
     )
     warm = window_s + 5.0
     total = warm + a.seconds + 3.0
     print(
         f"bench: {a.channels} ch at {a.sfreq:g} Hz, chunks of {a.chunk}; model window {window_s:g} s "
-        f"({'random reference' if not a.model else bundle_path}); hop {a.hop:g} s; device {a.device}; "
-        f"stem cache {'off' if a.no_stem_cache else 'on'}; "
+        f"({bundle.config.model.variant}, {bundle_path.name}); hop {a.hop:g} s; device {a.device}; "
+        f"live.inference {inference}, stem cache {'off' if a.no_stem_cache else 'on'}; "
         f"warm-up {warm:.1f} s then {a.seconds:g} s measured",
         flush=True,
     )
@@ -233,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "--source-id",
             src_id,
             "--config",
-            str(tmp / "live.yaml"),
+            str(live_yaml),
             "--lookahead",
             "0",
             "--duration",
@@ -295,7 +328,80 @@ def main(argv: list[str] | None = None) -> int:
         f"update slots {slots}, skipped {skipped} ({100 * skipped / max(slots, 1):.2f} %); engine update compute p50 {st1['update_p50_ms']:.1f} ms (status)"
     )
     print("engine final statistics:\n" + "\n".join("  " + line for line in out.strip().splitlines()))
-    return 0 if engine.returncode == 0 else 1
+    compute = re.search(r"update compute p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    return {
+        "mode": st1.get("inference", "?"),
+        "added_p50": _pct(added, 50) * 1e3,
+        "added_p99": _pct(added, 99) * 1e3,
+        "update_p50": float(compute.group(1)) if compute else float("nan"),
+        "update_p99": float(compute.group(2)) if compute else float("nan"),
+        "cpu": 100 * cpu_s / (wall1 - wall0),
+        "skipped": 100 * skipped / max(slots, 1),
+        "ok": engine.returncode == 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=60.0, help="measurement window (after the window fills)")
+    p.add_argument("--model", help="a real bundle (default: the --config architecture, random weights)")
+    p.add_argument("--config", help="architecture of the random bundle (default: the built-in defaults)")
+    p.add_argument("--variant", choices=("reference", "causal"), help="model.variant of the random bundle")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--hop", type=float, default=0.1, help="seconds between updates")
+    p.add_argument("--chunk", type=int, default=10, help="samples per pushed EEG chunk")
+    p.add_argument("--sfreq", type=float, default=1000.0)
+    p.add_argument("--channels", type=int, default=30)
+    p.add_argument(
+        "--no-stem-cache", action="store_true", help="run the whole window through the model at every update"
+    )
+    p.add_argument(
+        "--inference",
+        default="auto",
+        help="live.inference: auto | streaming | window, or 'compare' to run window and streaming in turn",
+    )
+    p.add_argument(
+        "--compute-only",
+        type=int,
+        metavar="UPDATES",
+        help="no LSL: time this many updates of each inference path in this process, then stop",
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads for --compute-only (the engine's 1)")
+    p.add_argument("--role", default="bench", choices=("bench", "source"), help=argparse.SUPPRESS)
+    p.add_argument("--name", help=argparse.SUPPRESS)
+    p.add_argument("--source-id", help=argparse.SUPPRESS)
+    p.add_argument("--source-seconds", type=float, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.role == "source":
+        return run_source(a.name, a.source_id, a.sfreq, a.source_seconds, a.chunk, a.channels)
+
+    use_loopback_config()  # children inherit LSLAPICFG: a private session on loopback
+    tmp = Path(tempfile.mkdtemp(prefix="beira-bench-"))
+    if a.model:
+        bundle_path = Path(a.model)
+    else:
+        bundle_path = random_bundle(tmp / "random.beira", a.channels, a.config, a.variant)
+    if a.compute_only:
+        figures = compute_only(bundle_path, a.hop, a.compute_only, a.threads)
+        print(
+            f"update compute, {a.compute_only} updates of {a.hop:g} s, {a.threads} thread(s), {bundle_path.name}:"
+        )
+        for name, f in figures.items():
+            print(f"  {name:13s} p50 {f['p50']:8.3f} ms   p99 {f['p99']:8.3f} ms")
+        return 0
+    modes = ("window", "streaming") if a.inference == "compare" else (a.inference,)
+    results = {mode: measure(a, bundle_path, mode, tmp) for mode in modes}
+    if len(results) > 1:
+        print("side by side (ms; CPU in % of one core):")
+        print(
+            f"  {'path':22s} {'update p50':>10s} {'update p99':>10s} {'added p50':>10s} {'added p99':>10s} {'CPU':>6s}"
+        )
+        for r in results.values():
+            print(
+                f"  {r['mode']:22s} {r['update_p50']:10.2f} {r['update_p99']:10.2f} "
+                f"{r['added_p50']:10.2f} {r['added_p99']:10.2f} {r['cpu']:6.1f}"
+            )
+    return 0 if all(r["ok"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":

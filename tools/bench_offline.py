@@ -17,6 +17,13 @@ The minimum over repeats is the robust figure on a shared machine; the median is
     .venv/bin/python tools/bench_offline.py --config configs/fast_test.yaml --skip-train
     .venv/bin/python tools/bench_offline.py --skip-predict --skip-train --histories runs/*/history.jsonl
 
+   A causal model (``--variant causal``) also times the live read-out over the whole recording
+   (``predict_at``, the trainer's look-ahead evaluation) at the live hop and at every sample: the
+   window path (shared levels, ``window_columns``) against one streaming pass
+   (``stream_columns``, each sample computed once); and read-out (a) in one pass
+   (``offline.metrics.predict_causal_pass``) against the tiled windows: speed, NRMSE, and with
+   --bundle and --data the test-block r of both.
+
 3. With --histories: from the history.jsonl of real training runs, the time (and steps) each run
    took to reach 90 % (--fraction) of its best validation r.
 """
@@ -40,8 +47,10 @@ import torch  # noqa: E402
 
 from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
 from beira_rt.models import BEIRA, split_heads  # noqa: E402
+from beira_rt.models.shared_windows import window_columns  # noqa: E402
+from beira_rt.models.streaming import stream_columns  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
-from offline.metrics import predict_offline  # noqa: E402
+from offline.metrics import pearson_r, predict_causal_pass, predict_offline  # noqa: E402
 
 
 def _times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -107,6 +116,71 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
         f"  model read-out  min {min(t_pred):7.2f} s  median {statistics.median(t_pred):7.2f} s  -> x{seconds / min(t_pred):7.0f} real time"
     )
     print(f"  whole pipeline  {total:7.2f} s -> x{seconds / total:.0f} real time (goal >= 200x)")
+    if cfg.model.variant == "causal":
+        bench_live_readout(args, cfg, model, state["z"], seconds)
+        bench_one_pass(args, cfg, model, state["z"], seconds)
+
+
+def bench_live_readout(
+    args: argparse.Namespace, cfg: BeiraConfig, model: BEIRA, z: np.ndarray, seconds: float
+) -> None:
+    """Print the live read-out over a whole recording (``predict_at``'s work) as a multiple of real
+    time: each window's shared-level pass (the window path) against one streaming pass."""
+    zt = torch.from_numpy(np.ascontiguousarray(z))
+    W, sfreq = cfg.model.n_times, cfg.preprocessing.sfreq
+    la = round((args.lookahead if args.lookahead is not None else 0.0) * sfreq)
+    print(f"live read-out over the recording (predict_at), causal model, look-ahead {la} samples:")
+    for hop in sorted({max(1, round(cfg.live.hop * sfreq)), 1}, reverse=True):
+        ends = np.arange(W - 1, zt.shape[1], hop, dtype=np.int64)
+        old = _times(lambda ends=ends: window_columns(model, zt, ends, W - 1 - la), args.repeats)
+        new = _times(lambda ends=ends: stream_columns(model, zt, torch.from_numpy(ends), la), args.repeats)
+        print(
+            f"  every {hop:2d} samples: windows (shared levels) min {min(old):6.2f} s -> x{seconds / min(old):6.0f}"
+            f" | streaming min {min(new):6.2f} s -> x{seconds / min(new):6.0f} real time (goal >= 1000x)"
+        )
+
+
+def _nrmse(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS of ``a - b`` over the RMS of ``b`` (all ROIs together)."""
+    return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))
+
+
+def bench_one_pass(
+    args: argparse.Namespace, cfg: BeiraConfig, model: BEIRA, z: np.ndarray, seconds: float
+) -> None:
+    """Print read-out (a) of a causal model in one pass (``predict_causal_pass``, each sample once)
+    against the tiled windows (``predict_offline``): speed and deviation (NRMSE); with --bundle
+    and --data also the test-block r against the truth of both."""
+    W = cfg.model.n_times
+    old = _times(lambda: predict_offline(model, z, W, "causal", batch_size=args.eval_batch), args.repeats)
+    new = _times(lambda: predict_causal_pass(model, z, 0, z.shape[1]), args.repeats)
+    tiled = predict_offline(model, z, W, "causal", batch_size=args.eval_batch)
+    one = predict_causal_pass(model, z, 0, z.shape[1])
+    print("offline read-out (a) of the causal model: tiled windows vs one pass (an approximation):")
+    print(
+        f"  tiled windows min {min(old):6.2f} s -> x{seconds / min(old):6.0f} | one pass min {min(new):6.2f} s "
+        f"-> x{seconds / min(new):6.0f} real time; NRMSE one pass vs windows {_nrmse(one, tiled):.4f}"
+    )
+    if not (args.bundle and args.data):
+        return
+    from beira_rt.bundle import load_bundle
+    from offline.evaluate import bundle_on_recording
+    from offline.loader import load_cwl_subject
+
+    bundle = load_bundle(args.bundle)
+    rec = load_cwl_subject(
+        args.data, args.subject, bundle.config.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+    )
+    _, data, model = bundle_on_recording(bundle, rec, "cpu")
+    test = data.split.test
+    tiled = predict_offline(model, data.eeg, W, "causal")[:, test.slice]
+    one = predict_causal_pass(model, data.eeg, 0, data.eeg.shape[1])[:, test.slice]
+    true = data.target[:, test.slice]
+    r_tiled, r_one = np.nanmean(pearson_r(tiled, true)), np.nanmean(pearson_r(one, true))
+    print(
+        f"  test block: mean r tiled {r_tiled:.4f}, one pass {r_one:.4f} (difference {r_one - r_tiled:+.4f}); "
+        f"NRMSE {_nrmse(one, tiled):.4f}"
+    )
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], None]:
@@ -186,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-rois", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="prediction repeats")
+    parser.add_argument(
+        "--lookahead", type=float, help="causal models: look-ahead (s) of the live read-out timed (default 0)"
+    )
     parser.add_argument("--eval-batch", type=int, default=16, help="windows per forward pass")
     parser.add_argument("--batch", type=int, default=16, help="training batch")
     parser.add_argument("--train-repeats", type=int, default=3)

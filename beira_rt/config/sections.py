@@ -270,6 +270,12 @@ class LiveConfig:
     stem_cache: bool = spec(
         True, doc="reuse the model's full-rate stem between updates (same output, about 3x less compute)"
     )
+    inference: str = spec(
+        "auto",
+        doc="'auto': stream a causal bundle whose read-out fits the window (each sample once, the same output), "
+        "else the whole window; 'streaming': that or an error; 'window': the whole window (stem_cache)",
+        choices=("auto", "streaming", "window"),
+    )
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ Threads:
   connection and reconnections after loss;
 - processing (this module): every hop, all new raw samples through the
   :class:`~beira_rt.engine.live_pipeline.LivePipeline`, one model pass on the newest
-  window, one prediction pushed, and the status stream every
-  ``status_interval`` seconds.
+  window (for a causal bundle, by default, the new samples streamed through the model
+  instead: :mod:`beira_rt.engine.streaming`, the same output), one prediction pushed, and
+  the status stream every ``status_interval`` seconds.
 
 Updates run on a fixed grid of ``hop`` seconds. When an update runs past one
 or more grid slots, those slots are counted as skipped and the next update
@@ -52,6 +53,7 @@ from .outlet import PredictionOutlet, StatusOutlet
 from .source import EegReader, StreamSpec
 from .stats import EngineStats, HopSchedule
 from .stem import StemCache
+from .streaming import choose_inference
 
 __all__ = ["Engine", "EngineError"]
 
@@ -116,6 +118,8 @@ class Engine:
         self._last_stamp = -math.inf
         self._time_base = 0
         self.state = "stopped"
+        #: the inference path: 'streaming' (exact), 'window, stem cache' or 'window' (set at start)
+        self.inference = ""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -165,10 +169,18 @@ class Engine:
                 tuple(bundle.ch_names), spec.sfreq, live.flat_uv, live.rail_uv, repair=live.repair_channels
             ),
         )
-        self._stem = StemCache(self._model, window) if live.stem_cache else None
+        try:
+            self.inference, self._stream = choose_inference(
+                live.inference, self._model, window, self.la_samples
+            )
+        except ValueError as err:
+            raise EngineError(str(err)) from err
+        self._stem = StemCache(self._model, window) if live.stem_cache and self._stream is None else None
         if self._stem is not None and not self._stem.usable:
             logger.info("the stem padding covers the whole window; every update runs the whole model")
             self._stem = None
+        if self._stem is not None:
+            self.inference = "window, stem cache"
         self._warm_up(n_chans)
         self._ring = reader.ring
         self._outlet = PredictionOutlet(
@@ -187,10 +199,11 @@ class Engine:
         )
         self._acq = reader
         logger.info(
-            "engine: %s -> %s (%s, window %d samples = %.2f s, look-ahead %.2f s, hop %.3f s)",
+            "engine: %s -> %s (%s, %s, window %d samples = %.2f s, look-ahead %.2f s, hop %.3f s)",
             spec.describe(),
             live.outlet_name,
             self.device,
+            self.inference,
             self.n_times,
             self.n_times / self.sfreq,
             self.lookahead,
@@ -304,6 +317,8 @@ class Engine:
     def _predict(self, window: torch.Tensor) -> np.ndarray:
         """De-normalised prediction at ``W - 1 - la`` for one window (n_chans, W) on the device."""
         with torch.inference_mode():
+            if self._stream is not None:  # the read-out column alone
+                return self._predictor.read_out(self._stream.forward()[:, None], column=0)
             out = self._stem.forward() if self._stem is not None else self._model(window.unsqueeze(0))[0]
             return self._predictor.read_out(out)
 
@@ -347,6 +362,7 @@ class Engine:
                 "model_hash": self.bundle.content_hash,
                 "device": self.device.type,
                 "lookahead": self.lookahead,
+                "inference": self.inference,
             }
 
     def summary(self) -> str:

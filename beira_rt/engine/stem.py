@@ -25,6 +25,8 @@ import math
 
 import torch
 
+from beira_rt.models.streaming import write_doubled
+
 from .device_window import DeviceWindow
 
 __all__ = ["StemCache"]
@@ -71,15 +73,7 @@ class StemCache:
         return self.model.forward_stem(x4).permute(0, 2, 3, 1).flatten(1, 2)
 
     def _store(self, first: int, rows: torch.Tensor) -> None:
-        W = self.n_times
-        m = rows.shape[0]
-        start = first % W
-        head = min(m, W - start)
-        self._rows[start : start + head] = rows[:head]
-        self._rows[start + W : start + W + head] = rows[:head]
-        if head < m:
-            self._rows[: m - head] = rows[head:]
-            self._rows[W : W + m - head] = rows[head:]
+        write_doubled(self._rows, first, rows)
 
     def _extend(self) -> None:
         """Compute the rows that became final (their right context arrived) and are in the window."""

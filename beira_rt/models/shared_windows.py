@@ -31,7 +31,7 @@ import torch
 
 from beira_rt.models.beira import BEIRA
 
-__all__ = ["shared_levels", "window_columns"]
+__all__ = ["check_ends", "shared_levels", "window_columns"]
 
 #: Longest stretch of signal whose stem is held at once (samples); bounds memory
 #: (n_outputs * channels[1] * 4 bytes per sample, 32 KiB for the paper's model).
@@ -40,7 +40,14 @@ STEM_SPAN = 16384
 MAX_SHARED_LEVELS = 2
 
 
-def _check_ends(ends: np.ndarray, n_samples: int, n_times: int) -> np.ndarray:
+def check_ends(ends: np.ndarray, n_samples: int, n_times: int) -> np.ndarray:
+    """Window ends as int64, checked: 1-D integers with a whole window inside the signal.
+
+    Raises
+    ------
+    ValueError
+        Naming the range the ends must lie in.
+    """
     ends = np.asarray(ends)
     if ends.ndim != 1 or not np.issubdtype(ends.dtype, np.integer):
         raise ValueError(
@@ -124,7 +131,7 @@ def window_columns(
         raise ValueError(f"column {column} is outside the window of {n_times} samples.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    ends = _check_ends(ends, z.shape[1], n_times)
+    ends = check_ends(ends, z.shape[1], n_times)
     out = torch.empty(len(ends), model.n_outputs, dtype=z.dtype, device=z.device)
     levels = shared_levels(model)
     if share is None:

@@ -23,17 +23,20 @@ def wait_for(cond, timeout: float = 20.0, what: str = "condition") -> None:
     pytest.fail(f"{what} not reached within {timeout} s")
 
 
-def offline(bundle, data_model: np.ndarray, sfreq_in: float, lookahead: float) -> np.ndarray:
+def offline(
+    bundle, data_model: np.ndarray, sfreq_in: float, lookahead: float, *, exact_windows: bool = False
+) -> np.ndarray:
     """Offline predictions for every window end ``n >= W - 1``: array (n_out - W + 1, n_rois).
 
-    ``data_model`` is the raw recording in model channel order, shape (n_samples, n_chans).
+    ``data_model`` is the raw recording in model channel order, shape (n_samples, n_chans);
+    ``exact_windows`` as :func:`~beira_rt.inference.predict_at` (True: each window through the whole model).
     """
     from beira_rt.inference import predict_at
 
     z = bundle.normalizer.apply(preprocess_recording(data_model.T, sfreq_in, bundle.config.preprocessing))
     W = bundle.config.model.n_times
     ends = np.arange(W - 1, z.shape[1])
-    return predict_at(bundle, z, ends, lookahead, device="cpu", batch_size=64)
+    return predict_at(bundle, z, ends, lookahead, device="cpu", batch_size=64, exact_windows=exact_windows)
 
 
 def match(

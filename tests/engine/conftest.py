@@ -33,12 +33,21 @@ TINY_MODEL = ModelConfig(
 )
 
 
-def make_bundle(seed: int = 0, ch_names: tuple[str, ...] = CH_NAMES, lookahead: float = 0.1):
-    """A BEIRA bundle with random (seeded) weights: parity does not need training."""
+#: The tiny model, causal, with a window long enough for an exact streaming read-out.
+TINY_CAUSAL_MODEL = dataclasses.replace(TINY_MODEL, variant="causal", n_times=64)
+
+
+def make_bundle(
+    seed: int = 0,
+    ch_names: tuple[str, ...] = CH_NAMES,
+    lookahead: float = 0.1,
+    model: ModelConfig = TINY_MODEL,
+):
+    """A BEIRA bundle of the ``model`` settings with random (seeded) weights: parity does not need training."""
     from beira_rt.bundle import ModelBundle
     from beira_rt.models import BEIRA
 
-    cfg = dataclasses.replace(BeiraConfig(), model=TINY_MODEL)
+    cfg = dataclasses.replace(BeiraConfig(), model=model)
     with torch.random.fork_rng():  # PyTorch's own initialisation, seeded, global state untouched
         torch.manual_seed(seed)
         model = BEIRA.from_config(cfg.model, len(ch_names), len(ROIS), cfg.preprocessing.sfreq)
@@ -99,6 +108,7 @@ def bundle_fixtures(name: str, **kwargs):
 
 
 tiny_bundle_path, tiny_bundle = bundle_fixtures("tiny_bundle")
+tiny_causal_bundle_path, tiny_causal_bundle = bundle_fixtures("tiny_causal_bundle", model=TINY_CAUSAL_MODEL)
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ def test_parity_with_offline_prediction(tiny_bundle, live_cfg, worker_threads, s
     assert st["state"] == "stopped" and st["updates"] == n.size and st["gaps"] == 0
     assert st["samples_received"] == data.shape[0]
     assert st["lookahead"] == la and st["model_hash"] == tiny_bundle.content_hash
+    assert st["inference"] == "window, stem cache"  # a reference bundle: the whole window
 
 
 @pytest.mark.slow

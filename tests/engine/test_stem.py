@@ -1,4 +1,4 @@
-"""StemCache: incremental live inference equals the whole-window model pass."""
+"""StemCache and StreamReadout: incremental live inference equals the whole-window model pass."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from beira_rt.config import ModelConfig
 from beira_rt.engine.device_window import DeviceWindow
 from beira_rt.engine.stem import StemCache
+from beira_rt.engine.streaming import StreamReadout
 from beira_rt.models import BEIRA
 from tests.engine.conftest import TINY_MODEL
 
@@ -65,3 +66,28 @@ def test_reference_architecture_incremental_equals_whole_window():
             expected = model(win.view().unsqueeze(0))[0]
             got = cache.forward()
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+
+
+def test_streaming_readout_follows_the_window_through_resets_and_long_appends():
+    """StreamReadout (the engine's streaming path) equals the whole window at every update,
+    for any chunking, after a reset of the window and after more than a window at once."""
+    torch.set_num_threads(1)
+    cfg = dataclasses.replace(TINY_MODEL, variant="causal", n_times=64)
+    model = _model(cfg, 4, 2, seed=3)
+    win = DeviceWindow(4, cfg.n_times)
+    readout = StreamReadout(model, win, 10)
+    assert readout.exact
+    rng = np.random.default_rng(2)
+    checked = 0
+    for step in range(160):
+        if step == 70:
+            win.reset()  # a gap: the stream must start over with the window
+        m = 150 if step == 120 else int(rng.integers(0, 25))  # once more than a whole window
+        win.append(rng.standard_normal((4, m)).astype(np.float32))
+        if win.full:
+            with torch.inference_mode():
+                expected = model(win.view().unsqueeze(0))[0, :, cfg.n_times - 1 - 10]
+                got = readout.forward()
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+            checked += 1
+    assert checked > 100

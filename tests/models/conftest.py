@@ -33,12 +33,13 @@ def _one_thread(one_torch_thread):
 def small_model(seed: int = 0, causal: bool = False, *, head: bool = False, **over: Any) -> BEIRA | BEIRAHead:
     """A fresh model of the :data:`SMALL` settings (``over`` replaces some), weights drawn after
     ``torch.manual_seed(seed)``: the fused model of ``N_OUTPUTS`` heads, or with ``head`` one
-    separate head."""
+    separate head. ``n_times`` among ``over`` replaces the window (:data:`N_TIMES`)."""
     torch.manual_seed(seed)
+    n_times = over.pop("n_times", N_TIMES)
     options = {**SMALL, **over, "causal": causal}
     if head:
-        return BEIRAHead(N_CHANS, N_TIMES, **options)
-    return BEIRA(N_CHANS, N_OUTPUTS, N_TIMES, **options)
+        return BEIRAHead(N_CHANS, n_times, **options)
+    return BEIRA(N_CHANS, N_OUTPUTS, n_times, **options)
 
 
 def eval_model(

@@ -1,0 +1,81 @@
+"""The engine's streaming path (causal bundles) on real LSL: the same predictions as the whole window."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from beira_rt.engine import Engine, EngineError, StreamQuery
+from beira_rt.engine.device_window import DeviceWindow
+from beira_rt.engine.streaming import choose_inference
+from tests.conftest import unique_name
+from tests.engine._harness import EngineRun, match, offline, start_source, wait_for
+from tests.engine.conftest import CH_NAMES, STREAM_LABELS, STREAM_PICKS, TINY_CAUSAL_MODEL, eeg, make_bundle
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chunk", [1, 7, 32])
+@pytest.mark.parametrize("sfreq", [250.0, 1000.0, 5000.0])
+def test_streaming_engine_equals_whole_window_prediction(
+    tiny_causal_bundle, live_cfg, worker_threads, sfreq, chunk
+):
+    """Published predictions of the streaming engine equal the whole-window definition (each
+    window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, and the
+    status says the engine streams."""
+    bundle = tiny_causal_bundle
+    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk)
+    name, sid = unique_name()
+    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
+    run = EngineRun(bundle, live_cfg, sid, worker_threads)
+    assert run.engine.inference == "streaming"
+    src.go.set()
+    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
+    run.finish()
+    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
+    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
+    assert n.size >= 5
+    assert n.max() == reference.shape[0] + bundle.config.model.n_times - 2  # the last sample was used
+    st = json.loads(run.status.values[-1][0])
+    assert st["inference"] == "streaming" and st["updates"] == n.size
+
+
+@pytest.mark.parametrize(
+    ("variant", "setting", "la", "expected"),
+    [
+        ("causal", "auto", 10, "streaming"),
+        ("causal", "streaming", 0, "streaming"),
+        ("causal", "window", 10, "window"),
+        ("causal", "auto", 25, "window"),  # the read-out reaches 67 samples back: beyond the window
+        ("reference", "auto", 10, "window"),
+        ("causal", "streaming", 25, "67 samples"),
+        ("reference", "streaming", 10, "reference variant"),
+    ],
+)
+def test_inference_setting_chooses_the_path(variant, setting, la, expected):
+    """'auto' streams a causal bundle only where that is exact; 'streaming' refuses what it cannot do."""
+    model_cfg = (
+        TINY_CAUSAL_MODEL if variant == "causal" else dataclasses.replace(TINY_CAUSAL_MODEL, variant=variant)
+    )
+    model = make_bundle(model=model_cfg).build_model()
+    window = DeviceWindow(len(CH_NAMES), model_cfg.n_times)
+    if expected not in ("streaming", "window"):
+        with pytest.raises(ValueError, match=expected):
+            choose_inference(setting, model, window, la)
+        return
+    mode, readout = choose_inference(setting, model, window, la)
+    assert mode == expected and (readout is not None) == (mode == "streaming")
+
+
+def test_engine_refuses_streaming_it_cannot_do(tiny_bundle, live_cfg, worker_threads):
+    """``live.inference: streaming`` with a reference bundle: start() fails naming why (real source)."""
+    data = eeg(500, 250.0, len(STREAM_LABELS))
+    name, sid = unique_name()
+    src = start_source(worker_threads, data, 250.0, name, sid, STREAM_LABELS)
+    live = dataclasses.replace(live_cfg, inference="streaming")
+    engine = Engine(tiny_bundle, live, StreamQuery(source_id=sid))
+    with pytest.raises(EngineError, match="reference variant"):
+        engine.start()
+    src.go.set()
