@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         num_threads("torch CPU threads (training.num_threads)"),
         switch("--no-interpret",
                "skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)"),
+        opt("--cache-dir", metavar="DIR",
+            help="preprocessing cache: each recording is loaded and preprocessed once, then memory-mapped "
+                 "(keyed by the input files' sha256 and the data/preprocessing config; default OUT/cache)"),
+        switch("--no-cache", "load and preprocess without the cache"),
     ))  # fmt: skip
     add_common_args(parser)
     return parser
@@ -161,34 +165,66 @@ class UsageError(ValueError):
     """A missing or contradictory command-line argument."""
 
 
-def _load_recording(args: argparse.Namespace, cfg: Any) -> tuple[Any, dict | None, float]:
-    from offline.loader import load_cwl_subject, load_generic
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """``--cache-dir``, else ``OUT/cache``; None with ``--no-cache``."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache_dir", None):
+        return Path(args.cache_dir)
+    return Path(args.out) / "cache" if getattr(args, "out", None) else None
+
+
+def _load_recording(
+    args: argparse.Namespace, cfg: Any, subject: str | None = None, cache_dir: Path | None = None
+) -> tuple[Any, dict | None, float]:
+    """The recording of ``args`` (``subject`` overrides ``--subject``), through the cache when given one."""
+    from offline.cache import cached_recording
+    from offline.loader import cwl_paths, load_cwl_subject, load_generic
     from offline.pipeline import read_ceiling
 
     t = time.perf_counter()
+    subject = subject or args.subject
     if args.eeg or args.roi_tsv:
         if not (args.eeg and args.roi_tsv) or args.data:
             raise UsageError("the generic path needs both --eeg and --roi-tsv, and no --data.")
-        rec = load_generic(args.eeg, args.roi_tsv, args.marker, cfg.data, cfg.preprocessing.sfreq)
+
+        def load() -> Any:
+            return load_generic(args.eeg, args.roi_tsv, args.marker, cfg.data, cfg.preprocessing.sfreq)
+
+        if cache_dir is None:
+            return load(), None, time.perf_counter() - t
+        inputs = {"eeg": args.eeg, "roi_tsv": args.roi_tsv, "marker": str(args.marker)}
+        rec = cached_recording(inputs, load, cfg, Path(args.eeg).stem, cache_dir)
         return rec, None, time.perf_counter() - t
-    if not args.data or not args.subject:
+    if not args.data or not subject:
         raise UsageError("give --data DIR and --subject S (or --eeg FILE and --roi-tsv TSV).")
     data_dir = Path(args.data)
     if not data_dir.is_dir():
         raise UsageError(
             f"--data {data_dir} is not a folder; give the folder that holds the subject folders."
         )
-    if not (data_dir / args.subject).is_dir():
+    if not (data_dir / subject).is_dir():
         found = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
         raise UsageError(
-            f"subject folder {data_dir / args.subject} does not exist; folders in {data_dir}: {found}."
+            f"subject folder {data_dir / subject} does not exist; folders in {data_dir}: {found}."
         )
     if bool(args.atlas) != bool(args.atlas_labels):
         raise UsageError("give --atlas and --atlas-labels together (a labels image and its table).")
-    rec = load_cwl_subject(
-        data_dir, args.subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
-    )
-    return rec, read_ceiling(data_dir, args.subject, tuple(cfg.data.rois)), time.perf_counter() - t
+
+    def load_cwl() -> Any:
+        return load_cwl_subject(
+            data_dir, subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+        )
+
+    ceiling = read_ceiling(data_dir, subject, tuple(cfg.data.rois))
+    if cache_dir is None:
+        return load_cwl(), ceiling, time.perf_counter() - t
+    paths = cwl_paths(data_dir, subject)
+    inputs = {"eeg": paths.eeg, "eeg_data": paths.eeg.with_suffix(".fdt"), "nifti": paths.nifti,
+              "motion": paths.motion, "atlas": args.atlas or "nilearn Harvard-Oxford",
+              "atlas_labels": args.atlas_labels or ""}  # fmt: skip
+    rec = cached_recording(inputs, load_cwl, cfg, subject, cache_dir)
+    return rec, ceiling, time.perf_counter() - t
 
 
 def _print_summary(metrics: dict[str, Any], head: str) -> None:
@@ -226,7 +262,7 @@ def _train(args: argparse.Namespace) -> int:
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
-    rec, ceiling, load_s = _load_recording(args, cfg)
+    rec, ceiling, load_s = _load_recording(args, cfg, cache_dir=_cache_dir(args))
     metrics = run_training(
         cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
         interpret=not args.no_interpret,

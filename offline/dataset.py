@@ -11,6 +11,7 @@ inside the training block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from beira_rt.preprocessing import Normalizer, preprocess_recording
 
 from .split import Block, Split, align_targets, chronological_split, delay_samples, valid_span
 
-__all__ = ["PreparedData", "WindowSampler", "fit_target_stats", "prepare_data"]
+__all__ = ["PreparedData", "WindowSampler", "fit_target_stats", "prepare_data", "prepare_recording"]
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,15 @@ def prepare_data(
     *,
     normalizer: Normalizer | None = None,
     target_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    preprocessed: bool = False,
 ) -> PreparedData:
     """Preprocess, align, split and normalise one recording.
 
     Parameters
     ----------
     eeg : array of shape (n_chans, n_samples)
-        Raw EEG at ``sfreq_in`` (the loader's units, e.g. µV).
+        Raw EEG at ``sfreq_in`` (the loader's units, e.g. µV); with ``preprocessed``, the
+        output of :func:`beira_rt.preprocessing.preprocess_recording` of it (model rate).
     sfreq_in : float
         EEG sampling rate in Hz.
     bold : array of shape (n_rois, n_bold)
@@ -130,13 +133,19 @@ def prepare_data(
         EEG statistics to use (a bundle's); None fits them on the training block.
     target_stats : (mean, std) or None
         Target statistics to use, arrays of shape (n_rois,); None fits them on the training block.
+    preprocessed : bool
+        ``eeg`` is already preprocessed (from :mod:`offline.cache`).
 
     Returns
     -------
     PreparedData
     """
     sfreq = cfg.preprocessing.sfreq
-    z = preprocess_recording(np.asarray(eeg), sfreq_in, cfg.preprocessing)
+    z = (
+        np.asarray(eeg)
+        if preprocessed
+        else preprocess_recording(np.asarray(eeg), sfreq_in, cfg.preprocessing)
+    )
     target_raw = align_targets(
         np.asarray(bold, dtype=np.float64), z.shape[1], delay_samples(cfg.model.bold_delay, sfreq)
     )
@@ -165,6 +174,16 @@ def prepare_data(
         sfreq_in=float(sfreq_in),
         sfreq=float(sfreq),
     )
+
+
+def prepare_recording(recording: Any, cfg: BeiraConfig) -> PreparedData:
+    """:func:`prepare_data` of a loaded :class:`~offline.loader.Recording` or a cached
+    :class:`~offline.cache.PreprocessedRecording` (whose EEG is preprocessed already)."""
+    pre = getattr(recording, "preprocessed", None)
+    return prepare_data(
+        recording.eeg if pre is None else pre, recording.sfreq, recording.bold, cfg, recording.ch_names,
+        recording.roi_names, preprocessed=pre is not None,
+    )  # fmt: skip
 
 
 class WindowSampler:

@@ -31,7 +31,7 @@ from beira_rt.models import BEIRA
 
 from . import report
 from .baseline import fit_baseline
-from .dataset import PreparedData, prepare_data
+from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
 from .train import train_model
 
@@ -192,8 +192,8 @@ def run_training(
     Parameters
     ----------
     cfg : BeiraConfig
-    recording : offline.loader.Recording
-        Loaded with ``cfg.data`` at ``cfg.preprocessing.sfreq``.
+    recording : offline.loader.Recording or offline.cache.PreprocessedRecording
+        Loaded (or read from the preprocessing cache) with ``cfg.data`` at ``cfg.preprocessing.sfreq``.
     out_dir : str or Path
         Output folder (created): ``model.beira``, ``metrics.json``, ``history.jsonl``,
         ``test_predictions.npz`` and the PNG figures of :mod:`offline.report`.
@@ -222,9 +222,7 @@ def run_training(
     device = resolve_device(tcfg.device)
 
     t = time.perf_counter()
-    data = prepare_data(
-        recording.eeg, recording.sfreq, recording.bold, cfg, recording.ch_names, recording.roi_names
-    )
+    data = prepare_recording(recording, cfg)
     timings["preprocess_s"] = time.perf_counter() - t
 
     torch.manual_seed(tcfg.seed)
@@ -290,7 +288,8 @@ def run_training(
             "ch_names": list(data.ch_names),
             "rois": list(data.rois),
             "sfreq_in": data.sfreq_in,
-            "duration_s": recording.eeg.shape[1] / recording.sfreq,
+            "duration_s": recording.duration,
+            "cache": getattr(recording, "cache", None),
         },
         "config": to_dict(cfg),
         "config_hash": config_hash(cfg),
