@@ -3,6 +3,8 @@
 Train (the default command)::
 
     beira-train --data DIR --subject trio1 --out runs/trio1 [--config YAML]
+                [--subjects trio1,trio2,...|all]  (one model per subject + summary.csv/png)
+                [--cache-dir DIR | --no-cache]
                 [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
                 [--device auto|cpu|cuda] [--max-minutes M] [--seed N] [-v/-q]
 
@@ -85,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(parser)
     add_options(parser, (
-        out("output folder for the bundle and the report"),
+        out("output folder for the bundle and the report (with --subjects: one folder per subject "
+            "and summary.csv / summary.png)"),
+        opt("--subjects", metavar="A,B,...|all",
+            help="train one model per subject of --data (comma-separated ids, or all = every folder with "
+                 "CWL_Data); missing or broken subjects are reported and skipped"),
         opt("--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"),
         device("torch device (overrides training.device)"),
         opt("--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"),
@@ -253,24 +259,78 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train_subject(
+    args: argparse.Namespace, cfg: Any, out: Path, subject: str | None = None
+) -> dict[str, Any]:
+    """Load (through the cache) and train one recording into ``out``; print its table."""
     from offline.pipeline import run_training
 
+    rec, ceiling, load_s = _load_recording(args, cfg, subject, _cache_dir(args))
+    metrics = run_training(
+        cfg, rec, out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
+        interpret=not args.no_interpret,
+    )  # fmt: skip
+    _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
+    print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {out / 'model.beira'}, "
+          f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
+    return metrics
+
+
+def _train(args: argparse.Namespace) -> int:
     if not args.out:
         raise UsageError("give --out DIR, the folder for the bundle and the report.")
     cfg = config_from_args(args, {
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
-    rec, ceiling, load_s = _load_recording(args, cfg, cache_dir=_cache_dir(args))
-    metrics = run_training(
-        cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
-        interpret=not args.no_interpret,
-    )  # fmt: skip
-    _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
-    print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {Path(args.out) / 'model.beira'}, "
-          f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
+    if args.subjects:
+        return _train_many(args, cfg)
+    _train_subject(args, cfg, Path(args.out))
     return 0
+
+
+def _train_many(args: argparse.Namespace, cfg: Any) -> int:
+    """``--subjects a,b,c|all``: one model per subject in ``OUT/{subject}``, then ``OUT/summary.csv/.png``."""
+    from beira_rt.bundle import BundleError
+    from offline.batch import find_subjects, run_subjects, write_summary
+    from offline.loader import DataError
+
+    if args.subject or args.eeg or args.roi_tsv or not args.data:
+        raise UsageError(
+            "--subjects takes the subjects of --data DIR; give it without --subject, --eeg, --roi-tsv."
+        )
+    if not Path(args.data).is_dir():
+        raise UsageError(
+            f"--data {args.data} is not a folder; give the folder that holds the subject folders."
+        )
+    if bool(args.atlas) != bool(args.atlas_labels):
+        raise UsageError("give --atlas and --atlas-labels together (a labels image and its table).")
+    if args.subjects.strip() == "all":
+        subjects = find_subjects(args.data)
+    else:
+        subjects = list(dict.fromkeys(s.strip() for s in args.subjects.split(",") if s.strip()))
+    if not subjects:
+        raise UsageError(f"no subjects: --subjects {args.subjects!r} names none in {args.data}.")
+    errors = (UsageError, DataError, BundleError, FileNotFoundError, ValueError, RuntimeError, OSError)
+    outcomes = run_subjects(
+        subjects, lambda subject, folder: _train_subject(args, cfg, folder, subject), Path(args.out), errors
+    )
+    csv_path, png = write_summary(outcomes, args.out)
+    print(f"\n{len(subjects)} subjects: mean test r per subject")
+    print(f"{'subject':12s} {'BEIRA':>7s} {'baseline':>9s} {'ceiling':>8s}")
+    for o in outcomes:
+        if o.ok:
+            m = o.metrics or {}
+            ceiling = (m.get("ceiling") or {}).get("test_r_mean")
+            print(f"{o.subject:12s} {_fmt(m['test']['r_mean']):>7s} {_fmt(m['baseline']['r_mean']):>9s} "
+                  f"{_fmt(ceiling):>8s}")  # fmt: skip
+        else:
+            print(f"{o.subject:12s} FAILED: {o.reason}")
+    print(f"wrote {csv_path}" + (f", {png}" if png else ""))
+    failed = [o.subject for o in outcomes if not o.ok]
+    if failed:
+        print(f"{len(failed)} of {len(subjects)} subjects failed: {', '.join(failed)}", file=sys.stderr)
+    return EXIT_FAILURE if len(failed) == len(subjects) else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beira_rt.config import load_config, override
+from beira_rt.config import override
 from offline.cache import cached_recording
 from offline.dataset import prepare_recording
 from offline.loader import cwl_paths, load_cwl_subject
 from offline.synthetic import make_synthetic_subject
-
-from ..conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +18,8 @@ def subject(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return load_config(REPO / "configs" / "fast_test.yaml")
+def cfg(fast_cfg):
+    return fast_cfg
 
 
 def _load(subject, cfg, cache_dir, calls):
