@@ -4,7 +4,8 @@ Train (the default command)::
 
     beira-train --data DIR --subject trio1 --out runs/trio1 [--config YAML]
                 [--subjects trio1,trio2,...|all]  (one model per subject + summary.csv/png)
-                [--cache-dir DIR | --no-cache]
+                [--cache-dir DIR | --no-cache] [--resume]
+    torchrun --nproc-per-node N -m offline.cli ...   (data-parallel training, offline.distributed)
                 [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
                 [--device auto|cpu|cuda] [--max-minutes M] [--seed N] [-v/-q]
 
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="preprocessing cache: each recording is loaded and preprocessed once, then memory-mapped "
                  "(keyed by the input files' sha256 and the data/preprocessing config; default OUT/cache)"),
         switch("--no-cache", "load and preprocess without the cache"),
+        switch("--resume", "continue from OUT/checkpoint.pt (written after every epoch) when it exists, "
+                           "e.g. after a crash; the run ends as an uninterrupted one would"),
     ))  # fmt: skip
     add_common_args(parser)
     return parser
@@ -268,8 +271,10 @@ def _train_subject(
     rec, ceiling, load_s = _load_recording(args, cfg, subject, _cache_dir(args))
     metrics = run_training(
         cfg, rec, out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
-        interpret=not args.no_interpret,
+        interpret=not args.no_interpret, resume=args.resume,
     )  # fmt: skip
+    if not metrics:  # a distributed run's other ranks: rank 0 reports
+        return metrics
     _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
     print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {out / 'model.beira'}, "
           f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
@@ -283,13 +288,22 @@ def _train(args: argparse.Namespace) -> int:
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
-    if args.subjects:
-        return _train_many(args, cfg)
-    _train_subject(args, cfg, Path(args.out))
-    return 0
+    from offline.distributed import init_from_env
+
+    ctx = init_from_env(cfg.training.device)  # a process group when started by torchrun
+    try:
+        if args.subjects:
+            return _train_many(args, cfg, ctx.is_main)
+        _train_subject(args, cfg, Path(args.out))
+        return 0
+    finally:
+        if ctx.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
 
 
-def _train_many(args: argparse.Namespace, cfg: Any) -> int:
+def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
     """``--subjects a,b,c|all``: one model per subject in ``OUT/{subject}``, then ``OUT/summary.csv/.png``."""
     from beira_rt.bundle import BundleError
     from offline.batch import find_subjects, run_subjects, write_summary
@@ -315,6 +329,8 @@ def _train_many(args: argparse.Namespace, cfg: Any) -> int:
     outcomes = run_subjects(
         subjects, lambda subject, folder: _train_subject(args, cfg, folder, subject), Path(args.out), errors
     )
+    if not report:  # a distributed run's other ranks: rank 0 writes the summary
+        return 0
     csv_path, png = write_summary(outcomes, args.out)
     print(f"\n{len(subjects)} subjects: mean test r per subject")
     print(f"{'subject':12s} {'BEIRA':>7s} {'baseline':>9s} {'ceiling':>8s}")

@@ -29,7 +29,7 @@ from beira_rt.config import BeiraConfig, to_dict
 from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA
 
-from . import report
+from . import distributed, report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
@@ -186,8 +186,12 @@ def run_training(
     progress: bool = True,
     load_seconds: float = 0.0,
     interpret: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train, evaluate and write a bundle and a report for one recording.
+
+    In a distributed run (:mod:`offline.distributed`) every rank calls this; all train, rank 0
+    evaluates and writes, the other ranks return an empty dict.
 
     Parameters
     ----------
@@ -207,6 +211,9 @@ def run_training(
         Also interpret the trained model (:mod:`offline.interpret`, a few seconds): write
         ``interpretation/`` (``interpretation.json``, ``patterns.json``, ``overview.png``) and
         ``model.patterns.json`` beside the bundle (what ``beira-rt dashboard --patterns`` reads).
+    resume : bool
+        Continue the training from ``out_dir/checkpoint.pt`` (written after every epoch) when
+        it exists, e.g. after a crash.
 
     Returns
     -------
@@ -219,7 +226,8 @@ def run_training(
     timings: dict[str, float] = {"load_s": load_seconds}
     if tcfg.num_threads is not None:
         torch.set_num_threads(tcfg.num_threads)
-    device = resolve_device(tcfg.device)
+    ctx = distributed.context()
+    device = distributed.rank_device(resolve_device(tcfg.device), ctx)
 
     t = time.perf_counter()
     data = prepare_recording(recording, cfg)
@@ -230,8 +238,11 @@ def run_training(
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)
     result = train_model(
-        model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress
-    )
+        model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress,
+        checkpoint_path=out / "checkpoint.pt", resume=resume,
+    )  # fmt: skip
+    if not ctx.is_main:
+        return {}
     timings["train_s"] = result.seconds
     model.eval()
 
@@ -279,6 +290,7 @@ def run_training(
             "stop_reason": result.stop_reason,
             "n_params": n_params,
             "windows_per_s": result.n_steps * tcfg.batch_size / max(result.seconds, 1e-9),
+            "processes": ctx.world_size,
         },
         "split": data.split.to_dict(),
         "data": {
