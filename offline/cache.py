@@ -36,7 +36,7 @@ from beira_rt.preprocessing import preprocess_recording
 
 from .loader.recording import Recording, sha256_file
 
-__all__ = ["CACHE_VERSION", "PreprocessedRecording", "cache_key", "cached_recording"]
+__all__ = ["CACHE_VERSION", "PreprocessedRecording", "cache_key", "cached_recording", "cwl_inputs"]
 
 #: Bumped whenever what an entry holds, or how it is computed, changes.
 CACHE_VERSION = 1
@@ -110,6 +110,18 @@ def cache_key(inputs: Mapping[str, str | Path], cfg: BeiraConfig, subject: str) 
         "preprocessing": to_dict(cfg)["preprocessing"],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def cwl_inputs(
+    data_dir: str | Path, subject: str, atlas: str | Path | None, atlas_labels: str | Path | None
+) -> dict[str, str | Path]:
+    """The inputs (role -> path) of a CWL subject for :func:`cache_key` (the fetched atlas by name)."""
+    from .loader import cwl_paths
+
+    paths = cwl_paths(data_dir, subject)
+    return {"eeg": paths.eeg, "eeg_data": paths.eeg.with_suffix(".fdt"), "nifti": paths.nifti,
+            "motion": paths.motion, "atlas": atlas or "nilearn Harvard-Oxford",
+            "atlas_labels": atlas_labels or ""}  # fmt: skip
 
 
 def _read(entry: Path, key: str) -> PreprocessedRecording | None:

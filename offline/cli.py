@@ -187,8 +187,8 @@ def _load_recording(
     args: argparse.Namespace, cfg: Any, subject: str | None = None, cache_dir: Path | None = None
 ) -> tuple[Any, dict | None, float]:
     """The recording of ``args`` (``subject`` overrides ``--subject``), through the cache when given one."""
-    from offline.cache import cached_recording
-    from offline.loader import cwl_paths, load_cwl_subject, load_generic
+    from offline.cache import cached_recording, cwl_inputs
+    from offline.loader import load_cwl_subject, load_generic
     from offline.pipeline import read_ceiling
 
     t = time.perf_counter()
@@ -228,10 +228,7 @@ def _load_recording(
     ceiling = read_ceiling(data_dir, subject, tuple(cfg.data.rois))
     if cache_dir is None:
         return load_cwl(), ceiling, time.perf_counter() - t
-    paths = cwl_paths(data_dir, subject)
-    inputs = {"eeg": paths.eeg, "eeg_data": paths.eeg.with_suffix(".fdt"), "nifti": paths.nifti,
-              "motion": paths.motion, "atlas": args.atlas or "nilearn Harvard-Oxford",
-              "atlas_labels": args.atlas_labels or ""}  # fmt: skip
+    inputs = cwl_inputs(data_dir, subject, args.atlas, args.atlas_labels)
     rec = cached_recording(inputs, load_cwl, cfg, subject, cache_dir)
     return rec, ceiling, time.perf_counter() - t
 

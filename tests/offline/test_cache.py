@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beira_rt.config import override
-from offline.cache import cached_recording
+from offline.cache import cached_recording, cwl_inputs
 from offline.dataset import prepare_recording
 from offline.loader import cwl_paths, load_cwl_subject
 from offline.synthetic import make_synthetic_subject
@@ -23,9 +23,7 @@ def cfg(fast_cfg):
 
 
 def _load(subject, cfg, cache_dir, calls):
-    paths = cwl_paths(subject.data_dir, "trio1")
-    inputs = {"eeg": paths.eeg, "nifti": paths.nifti, "motion": paths.motion, "atlas": subject.atlas,
-              "atlas_labels": subject.atlas_labels}  # fmt: skip
+    inputs = cwl_inputs(subject.data_dir, "trio1", subject.atlas, subject.atlas_labels)
 
     def load():
         calls.append(1)
