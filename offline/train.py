@@ -33,7 +33,7 @@ from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
 from . import distributed
-from .dataset import PreparedData, WindowSampler
+from .dataset import GroupData, GroupSampler, PreparedData, WindowSampler
 from .distributed import DistContext
 from .metrics import pearson_r, predict_block
 
@@ -139,12 +139,20 @@ def _fmt_r(r: float) -> str:
     return f"{r:.3f}" if math.isfinite(r) else "-"
 
 
-def _validate(model: torch.nn.Module, data: PreparedData, cfg: BeiraConfig, device: torch.device) -> dict:
-    pred, true = predict_block(model, data, cfg, data.split.val, device)
-    r = pearson_r(pred, true)
+def _validate(
+    model: torch.nn.Module, data: PreparedData | GroupData, cfg: BeiraConfig, device: torch.device
+) -> dict:
+    """Validation loss and r per ROI; for a group, each ROI's r is the mean over the subjects."""
+    parts = data.parts if isinstance(data, GroupData) else (data,)
+    rs, losses = [], []
+    for part in parts:
+        pred, true = predict_block(model, part, cfg, part.split.val, device)
+        rs.append(pearson_r(pred, true))
+        losses.append(float(np.mean((pred - true) ** 2)))
+    r = np.mean(rs, axis=0)
     finite = r[np.isfinite(r)]
     return {
-        "val_loss": float(np.mean((pred - true) ** 2)),
+        "val_loss": float(np.mean(losses)),
         "val_r_mean": float(finite.mean()) if finite.size else float("nan"),
         "val_r_per_roi": [float(v) for v in r],
     }
@@ -320,7 +328,7 @@ def _restore(
 
 def train_model(
     model: torch.nn.Module,
-    data: PreparedData,
+    data: PreparedData | GroupData,
     cfg: BeiraConfig,
     *,
     device: torch.device,
@@ -341,8 +349,9 @@ def train_model(
     ----------
     model : torch.nn.Module
         A freshly built :class:`beira_rt.models.BEIRA` (already on ``device``).
-    data : PreparedData
-        Normalised EEG and targets with their split.
+    data : PreparedData or GroupData
+        Normalised EEG and targets with their split; a group (several subjects, each with its
+        own statistics) trains on all training blocks and validates on the mean r over subjects.
     cfg : BeiraConfig
         ``training`` drives the loop; ``model.n_times`` and ``model.variant`` the windows.
         ``training.batch_size`` is the global batch (a multiple of the number of processes).
@@ -370,7 +379,10 @@ def train_model(
         )
     local = tcfg.batch_size // ctx.world_size
     rng = np.random.default_rng(tcfg.seed)  # the same on every rank: all draw the global batch's starts
-    sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+    sampler: WindowSampler | GroupSampler = (
+        GroupSampler(data, cfg.model.n_times, rng) if isinstance(data, GroupData)
+        else WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+    )  # fmt: skip
     if tcfg.share_front_end:
         if tcfg.head_layout == "separate" or not isinstance(model, BEIRA):
             raise ValueError(
@@ -498,7 +510,7 @@ def train_model(
 
 def _end_epoch(
     model: torch.nn.Module, net: torch.nn.Module, params: list[torch.nn.Parameter], ema: list[torch.Tensor] | None,
-    data: PreparedData, cfg: BeiraConfig, epoch: int, losses: list[float], optimizer: torch.optim.Optimizer,
+    data: PreparedData | GroupData, cfg: BeiraConfig, epoch: int, losses: list[float], optimizer: torch.optim.Optimizer,
     result: TrainResult, loop: _LoopState, t0: float,
 ) -> None:  # fmt: skip
     """Validate (rank 0), keep the best state, record the epoch and decide whether to stop."""

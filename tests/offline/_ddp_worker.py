@@ -36,9 +36,12 @@ def config(epochs: int) -> BeiraConfig:
     })  # fmt: skip
 
 
-def make_data(cfg: BeiraConfig) -> PreparedData:
-    """70 s, 4 channels; ROI 0 follows the 10 Hz envelope of channel 1, ROI 1 is a random walk."""
-    rng = np.random.default_rng(5)
+def make_data(cfg: BeiraConfig, seed: int = 5, gain: float = 1.0) -> PreparedData:
+    """70 s, 4 channels; ROI 0 follows the 10 Hz envelope of channel 1, ROI 1 is a random walk.
+
+    ``seed`` draws another subject; ``gain`` scales its EEG (another amplitude).
+    """
+    rng = np.random.default_rng(seed)
     n = int(70 * SFREQ_IN)
     t = np.arange(n) / SFREQ_IN
     env = np.exp(np.convolve(rng.standard_normal(n), np.hanning(800), mode="same") / 8.0)
@@ -46,7 +49,7 @@ def make_data(cfg: BeiraConfig) -> PreparedData:
     eeg[1] += env * np.sin(2 * np.pi * 10 * t)
     t_model = np.arange(7000) / 100.0
     bold = np.stack([np.interp(t_model - 6.0, t, np.log(env)), rng.standard_normal(7000).cumsum() * 0.1])
-    return prepare_data(eeg, SFREQ_IN, bold, cfg, [f"c{i}" for i in range(4)], ["alpha", "walk"])
+    return prepare_data(gain * eeg, SFREQ_IN, bold, cfg, [f"c{i}" for i in range(4)], ["alpha", "walk"])
 
 
 def train(out: Path, epochs: int, resume: bool = False) -> dict[str, torch.Tensor]:
