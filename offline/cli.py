@@ -4,6 +4,7 @@ Train (the default command)::
 
     beira-train --data DIR --subject trio1 --out runs/trio1 [--config YAML]
                 [--subjects trio1,trio2,...|all]  (one model per subject + summary.csv/png)
+                [--group [--finetune-minutes 1,2,4] [--no-loso]]  (+ a group model, OUT/group/)
                 [--cache-dir DIR | --no-cache] [--resume]
     torchrun --nproc-per-node N -m offline.cli ...   (data-parallel training, offline.distributed)
                 [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
@@ -104,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="preprocessing cache: each recording is loaded and preprocessed once, then memory-mapped "
                  "(keyed by the input files' sha256 and the data/preprocessing config; default OUT/cache)"),
         switch("--no-cache", "load and preprocess without the cache"),
+        switch("--group", "with --subjects: also a group model of all trained subjects (per-subject "
+                          "normalisation), scored within-subject, leave-one-subject-out and fine-tuned (OUT/group/)"),
+        opt("--finetune-minutes", default="1,2,4", metavar="N,N,...",
+            help="with --group: minutes of a held-out subject to fine-tune on (default 1,2,4; empty: none)"),
+        switch("--no-loso", "with --group: skip leave-one-subject-out and fine-tuning"),
         switch("--resume", "continue from OUT/checkpoint.pt (written after every epoch) when it exists, "
                            "e.g. after a crash; the run ends as an uninterrupted one would"),
     ))  # fmt: skip
@@ -343,7 +349,52 @@ def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
     failed = [o.subject for o in outcomes if not o.ok]
     if failed:
         print(f"{len(failed)} of {len(subjects)} subjects failed: {', '.join(failed)}", file=sys.stderr)
-    return EXIT_FAILURE if len(failed) == len(subjects) else 0
+    if len(failed) == len(subjects):
+        return EXIT_FAILURE
+    return _train_group(args, cfg, outcomes, report) if args.group else 0
+
+
+def _train_group(args: argparse.Namespace, cfg: Any, outcomes: list[Any], report: bool) -> int:
+    """``--group``: a group model of the trained subjects, within-subject / LOSO / fine-tuning test r."""
+    from beira_rt.bundle import save_bundle
+    from offline.dataset import GroupData, prepare_recording
+    from offline.distributed import context, rank_device
+    from offline.group import evaluate_group, make_group_bundle, write_group_report
+    from offline.train import resolve_device
+
+    done = [o for o in outcomes if o.ok]
+    if len(done) < 2:
+        print("error: a group model needs at least 2 subjects that loaded.", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        minutes = tuple(float(m) for m in args.finetune_minutes.split(",") if m.strip())
+    except ValueError as err:
+        raise UsageError(f"--finetune-minutes takes numbers separated by commas: {err}") from err
+    parts, hashes = {}, {}
+    for o in done:  # read back from the cache the per-subject runs filled
+        rec, _, _ = _load_recording(args, cfg, o.subject, _cache_dir(args))
+        parts[o.subject], hashes[o.subject] = prepare_recording(rec, cfg), rec.data_hash
+    device = rank_device(resolve_device(cfg.training.device), context())
+    evaluation, model = evaluate_group(cfg, parts, device, finetune_minutes=minutes, loso=not args.no_loso)
+    if not report:
+        return 0
+    folder = Path(args.out) / "group"
+    written = write_group_report(folder, evaluation, {o.subject: o.metrics for o in done})
+    group = GroupData(tuple(parts.values()), tuple(parts))
+    save_bundle(make_group_bundle(cfg, group, model, evaluation, hashes), folder / "model.beira")
+    head = f"{'subject':12s} {'own':>7s} {'group':>7s} {'LOSO':>7s}" + "".join(
+        f" {f'+{m:g} min':>8s}" for m in minutes
+    )
+    print(f"\ngroup model of {len(parts)} subjects: mean test r per subject (own = per-subject model, "
+          f"group = within-subject, LOSO = the others' group model, +N min = LOSO fine-tuned on N min)\n{head}")  # fmt: skip
+    for s in parts:
+        own = (next(o for o in done if o.subject == s).metrics or {})["test"]["r_mean"]
+        ft = evaluation["finetune"].get(s, {})
+        print(f"{s:12s} {_fmt(own):>7s} {_fmt(evaluation['within'][s]['mean']):>7s} "
+              f"{_fmt(evaluation['loso'].get(s, {}).get('mean')):>7s}"
+              + "".join(f" {_fmt(ft.get(f'{m:g}', {}).get('mean')):>8s}" for m in minutes))  # fmt: skip
+    print("wrote " + ", ".join(str(p) for p in written) + f", {folder / 'model.beira'}")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

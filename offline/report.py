@@ -199,14 +199,43 @@ def plot_lookahead(
     chosen : float or None
         The bundle's default look-ahead, marked.
     """
+    marks = {f"bundle look-ahead {chosen:g} s": chosen} if chosen is not None else {}
+    return plot_curves(
+        curves, path, xlabel="look-ahead (s): output read this long before the window's right edge",
+        ylabel="mean Pearson r", title="Live read-out accuracy vs latency", vertical=marks,
+    )  # fmt: skip
+
+
+def plot_curves(
+    curves: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    vertical: Mapping[str, float] | None = None,
+    horizontal: Mapping[str, float] | None = None,
+) -> Path:
+    """Curves of r against a number (look-ahead, fine-tuning minutes), with labelled reference lines.
+
+    Parameters
+    ----------
+    curves : mapping
+        Label -> {x as str: r}.
+    path : str or Path
+    xlabel, ylabel, title : str
+    vertical, horizontal : mapping or None
+        Label -> x (dotted vertical lines) or -> r (dashed horizontal lines).
+    """
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for label, curve in curves.items():
-        las = sorted(curve, key=float)
-        ax.plot([float(la) for la in las], [curve[la] for la in las], marker="o", label=label)
-    if chosen is not None:
-        ax.axvline(chosen, color="k", ls=":", label=f"bundle look-ahead {chosen:g} s")
-    ax.set(xlabel="look-ahead (s): output read this long before the window's right edge",
-           ylabel="mean Pearson r", title="Live read-out accuracy vs latency")  # fmt: skip
+        xs = sorted(curve, key=float)
+        ax.plot([float(x) for x in xs], [curve[x] for x in xs], marker="o", label=label)
+    for label, x in (vertical or {}).items():
+        ax.axvline(x, color="k", ls=":", label=label)
+    for k, (label, r) in enumerate((horizontal or {}).items()):
+        ax.axhline(r, color=f"C{len(curves) + k}", ls="--", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

@@ -77,3 +77,23 @@ def test_all_lists_the_subject_folders(data, tmp_path, capsys):
         main(["--data", str(data[0]), "--subjects", "all", "--subject", "trio1", "--out", str(tmp_path)]) == 2
     )
     assert "without --subject" in capsys.readouterr().err
+
+
+def test_group_model_next_to_the_per_subject_models(data, tmp_path):
+    from beira_rt.bundle import load_bundle
+
+    out = tmp_path / "group"
+    assert main([*_args(data, out, "trio1,trio2,trio3"), "--group", "--finetune-minutes", "0.1"]) == 0
+    rows = _read(out / "group" / "group.csv")
+    assert {r["subject"] for r in rows} == {"trio1", "trio2"}  # trio3 failed to load: not in the group
+    for r in rows:
+        m = json.loads((out / r["subject"] / "metrics.json").read_text())
+        own = m["test"]["r_mean"] if r["roi"] == "mean" else m["test"]["r_per_roi"][r["roi"]]
+        assert float(r["per_subject_r"]) == pytest.approx(own, abs=1e-4)
+        assert r["group_within_r"] and r["loso_r"] and r["finetuned_0.1min_r"]
+    bundle = load_bundle(out / "group" / "model.beira")
+    assert bundle.metrics["group"]["subjects"] == ["trio1", "trio2"]
+    hashes = bundle.metrics["group"]["data_hashes"]
+    assert hashes["trio1"] == json.loads((out / "trio1" / "metrics.json").read_text())["data"]["data_hash"]
+    assert set(bundle.metrics["group"]["evaluation"]["loso"]) == {"trio1", "trio2"}
+    assert (out / "group" / "finetune.png").is_file()

@@ -3,6 +3,7 @@ within-subject, leave-one-subject-out and fine-tuning evaluation, on tiny synthe
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from beira_rt.bundle import load_bundle, save_bundle
 from offline.dataset import GroupData, GroupSampler
-from offline.group import evaluate_group, finetune_part
+from offline.group import evaluate_group, finetune_part, make_group_bundle, write_group_report
 
 from . import _ddp_worker as worker
 
@@ -50,8 +52,8 @@ def test_per_subject_statistics_and_windows_inside_each_training_block(parts, cf
     np.testing.assert_array_equal(x[1].numpy(), last.eeg[:, stop - cfg.model.n_times : stop])
 
 
-def test_within_loso_and_finetuning_tables(parts, cfg):
-    out = evaluate_group(
+def test_within_loso_and_finetuning_tables(parts, cfg, tmp_path):
+    out, model = evaluate_group(
         cfg, parts, CPU, finetune_minutes=(0.1, 0.2), finetune_overrides={"training.max_epochs": 1}
     )
     assert out["subjects"] == ["s0", "s1", "s2"]
@@ -64,6 +66,27 @@ def test_within_loso_and_finetuning_tables(parts, cfg):
             assert set(table) == {"alpha", "walk", "mean"} and all(math.isfinite(v) for v in table.values())
     # each subject's LOSO model is another model than the group model of all three
     assert out["loso"]["s0"] != out["within"]["s0"]
+    # the report: one row per subject and ROI (and mean), the fine-tuning curve; the bundle carries it all
+    per_subject = {"s1": {"test": {"r_per_roi": {"alpha": 0.5, "walk": 0.1}, "r_mean": 0.3}}}
+    written = write_group_report(tmp_path, out, per_subject)
+    assert [p.name for p in written] == ["group.json", "group.csv", "finetune.png"]
+    with (tmp_path / "group.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * 3 and list(rows[0]) == [
+        "subject", "roi", "per_subject_r", "group_within_r", "loso_r", "finetuned_0.1min_r", "finetuned_0.2min_r"
+    ]  # fmt: skip
+    s1_mean = next(r for r in rows if r["subject"] == "s1" and r["roi"] == "mean")
+    assert float(s1_mean["per_subject_r"]) == 0.3
+    assert float(s1_mean["loso_r"]) == pytest.approx(out["loso"]["s1"]["mean"], abs=1e-4)
+    group = GroupData(tuple(parts.values()), tuple(parts))
+    save_bundle(
+        make_group_bundle(cfg, group, model, out, {s: f"hash-{s}" for s in parts}), tmp_path / "g.beira"
+    )
+    bundle = load_bundle(tmp_path / "g.beira")
+    assert bundle.metrics["group"]["subjects"] == ["s0", "s1", "s2"]
+    assert bundle.metrics["group"]["data_hashes"]["s2"] == "hash-s2"
+    assert bundle.metrics["group"]["evaluation"]["loso"]["s2"] == pytest.approx(out["loso"]["s2"])
+    np.testing.assert_allclose(bundle.norm_std, np.mean([p.normalizer.std for p in parts.values()], axis=0))
 
 
 def test_held_out_subject_labels_are_never_used(parts, cfg):
@@ -75,7 +98,8 @@ def test_held_out_subject_labels_are_never_used(parts, cfg):
     poisoned[:, ft.split.val.stop : s0.split.test.start] = np.nan
     held = {"s0": dataclasses.replace(s0, target=poisoned), "s1": parts["s1"]}
     kw = {"finetune_minutes": (0.2,), "finetune_overrides": {"training.max_epochs": 1}}
-    out = evaluate_group(cfg, held, CPU, within=False, held_out=("s0",), **kw)
+    out, model = evaluate_group(cfg, held, CPU, within=False, held_out=("s0",), **kw)
+    assert model is None
     assert set(out["loso"]) == {"s0"}
     for table in (out["loso"]["s0"], out["finetune"]["s0"]["0.2"]):
         assert all(math.isfinite(v) for v in table.values())
