@@ -309,7 +309,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
     """``--subjects a,b,c|all``: one model per subject in ``OUT/{subject}``, then ``OUT/summary.csv/.png``."""
     from beira_rt.bundle import BundleError
-    from offline.batch import find_subjects, run_subjects, write_summary
+    from offline.batch import find_subjects, run_subjects
     from offline.loader import DataError
 
     if args.subject or args.eeg or args.roi_tsv or not args.data:
@@ -332,10 +332,20 @@ def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
     outcomes = run_subjects(
         subjects, lambda subject, folder: _train_subject(args, cfg, folder, subject), Path(args.out), errors
     )
-    if not report:  # a distributed run's other ranks: rank 0 writes the summary
-        return 0
+    failed = [o.subject for o in outcomes if not o.ok]
+    if report:  # rank 0 of a distributed run (every rank trains, and takes part in the group model)
+        _report_many(args, outcomes, failed)
+    if len(failed) == len(subjects):
+        return EXIT_FAILURE
+    return _train_group(args, cfg, outcomes, report) if args.group else 0
+
+
+def _report_many(args: argparse.Namespace, outcomes: list[Any], failed: list[str]) -> None:
+    """Write ``summary.csv`` / ``summary.png`` and print each subject's mean test r and the failures."""
+    from offline.batch import write_summary
+
     csv_path, png = write_summary(outcomes, args.out)
-    print(f"\n{len(subjects)} subjects: mean test r per subject")
+    print(f"\n{len(outcomes)} subjects: mean test r per subject")
     print(f"{'subject':12s} {'BEIRA':>7s} {'baseline':>9s} {'ceiling':>8s}")
     for o in outcomes:
         if o.ok:
@@ -346,12 +356,8 @@ def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
         else:
             print(f"{o.subject:12s} FAILED: {o.reason}")
     print(f"wrote {csv_path}" + (f", {png}" if png else ""))
-    failed = [o.subject for o in outcomes if not o.ok]
     if failed:
-        print(f"{len(failed)} of {len(subjects)} subjects failed: {', '.join(failed)}", file=sys.stderr)
-    if len(failed) == len(subjects):
-        return EXIT_FAILURE
-    return _train_group(args, cfg, outcomes, report) if args.group else 0
+        print(f"{len(failed)} of {len(outcomes)} subjects failed: {', '.join(failed)}", file=sys.stderr)
 
 
 def _train_group(args: argparse.Namespace, cfg: Any, outcomes: list[Any], report: bool) -> int:
