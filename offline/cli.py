@@ -3,6 +3,10 @@
 Train (the default command)::
 
     beira-train --data DIR --subject trio1 --out runs/trio1 [--config YAML]
+                [--subjects trio1,trio2,...|all]  (one model per subject + summary.csv/png)
+                [--group [--finetune-minutes 1,2,4] [--no-loso]]  (+ a group model, OUT/group/)
+                [--cache-dir DIR | --no-cache] [--resume]
+    torchrun --nproc-per-node N -m offline.cli ...   (data-parallel training, offline.distributed)
                 [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
                 [--device auto|cpu|cuda] [--max-minutes M] [--seed N] [-v/-q]
 
@@ -85,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(parser)
     add_options(parser, (
-        out("output folder for the bundle and the report"),
+        out("output folder for the bundle and the report (with --subjects: one folder per subject "
+            "and summary.csv / summary.png)"),
+        opt("--subjects", metavar="A,B,...|all",
+            help="train one model per subject of --data (comma-separated ids, or all = every folder with "
+                 "CWL_Data); missing or broken subjects are reported and skipped"),
         opt("--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"),
         device("torch device (overrides training.device)"),
         opt("--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"),
@@ -93,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         num_threads("torch CPU threads (training.num_threads)"),
         switch("--no-interpret",
                "skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)"),
+        opt("--cache-dir", metavar="DIR",
+            help="preprocessing cache: each recording is loaded and preprocessed once, then memory-mapped "
+                 "(keyed by the input files' sha256 and the data/preprocessing config; default OUT/cache)"),
+        switch("--no-cache", "load and preprocess without the cache"),
+        switch("--group", "with --subjects: also a group model of all trained subjects (per-subject "
+                          "normalisation), scored within-subject, leave-one-subject-out and fine-tuned (OUT/group/)"),
+        opt("--finetune-minutes", default="1,2,4", metavar="N,N,...",
+            help="with --group: minutes of a held-out subject to fine-tune on (default 1,2,4; empty: none)"),
+        switch("--no-loso", "with --group: skip leave-one-subject-out and fine-tuning"),
+        switch("--resume", "continue from OUT/checkpoint.pt (written after every epoch) when it exists, "
+                           "e.g. after a crash; the run ends as an uninterrupted one would"),
     ))  # fmt: skip
     add_common_args(parser)
     return parser
@@ -161,34 +180,63 @@ class UsageError(ValueError):
     """A missing or contradictory command-line argument."""
 
 
-def _load_recording(args: argparse.Namespace, cfg: Any) -> tuple[Any, dict | None, float]:
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """``--cache-dir``, else ``OUT/cache``; None with ``--no-cache``."""
+    if getattr(args, "no_cache", False):
+        return None
+    if getattr(args, "cache_dir", None):
+        return Path(args.cache_dir)
+    return Path(args.out) / "cache" if getattr(args, "out", None) else None
+
+
+def _load_recording(
+    args: argparse.Namespace, cfg: Any, subject: str | None = None, cache_dir: Path | None = None
+) -> tuple[Any, dict | None, float]:
+    """The recording of ``args`` (``subject`` overrides ``--subject``), through the cache when given one."""
+    from offline.cache import cached_recording, cwl_inputs
     from offline.loader import load_cwl_subject, load_generic
     from offline.pipeline import read_ceiling
 
     t = time.perf_counter()
+    subject = subject or args.subject
     if args.eeg or args.roi_tsv:
         if not (args.eeg and args.roi_tsv) or args.data:
             raise UsageError("the generic path needs both --eeg and --roi-tsv, and no --data.")
-        rec = load_generic(args.eeg, args.roi_tsv, args.marker, cfg.data, cfg.preprocessing.sfreq)
+
+        def load() -> Any:
+            return load_generic(args.eeg, args.roi_tsv, args.marker, cfg.data, cfg.preprocessing.sfreq)
+
+        if cache_dir is None:
+            return load(), None, time.perf_counter() - t
+        inputs = {"eeg": args.eeg, "roi_tsv": args.roi_tsv, "marker": str(args.marker)}
+        rec = cached_recording(inputs, load, cfg, Path(args.eeg).stem, cache_dir)
         return rec, None, time.perf_counter() - t
-    if not args.data or not args.subject:
+    if not args.data or not subject:
         raise UsageError("give --data DIR and --subject S (or --eeg FILE and --roi-tsv TSV).")
     data_dir = Path(args.data)
     if not data_dir.is_dir():
         raise UsageError(
             f"--data {data_dir} is not a folder; give the folder that holds the subject folders."
         )
-    if not (data_dir / args.subject).is_dir():
+    if not (data_dir / subject).is_dir():
         found = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
         raise UsageError(
-            f"subject folder {data_dir / args.subject} does not exist; folders in {data_dir}: {found}."
+            f"subject folder {data_dir / subject} does not exist; folders in {data_dir}: {found}."
         )
     if bool(args.atlas) != bool(args.atlas_labels):
         raise UsageError("give --atlas and --atlas-labels together (a labels image and its table).")
-    rec = load_cwl_subject(
-        data_dir, args.subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
-    )
-    return rec, read_ceiling(data_dir, args.subject, tuple(cfg.data.rois)), time.perf_counter() - t
+
+    def load_cwl() -> Any:
+        return load_cwl_subject(
+            data_dir, subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+        )
+
+    ceiling = read_ceiling(data_dir, subject, tuple(cfg.data.rois))
+    if cache_dir is None:
+        return load_cwl(), ceiling, time.perf_counter() - t
+    inputs = cwl_inputs(data_dir, subject, args.atlas, args.atlas_labels)
+    rec = cached_recording(inputs, load_cwl, cfg, subject, cache_dir)
+    return rec, ceiling, time.perf_counter() - t
 
 
 def _print_summary(metrics: dict[str, Any], head: str) -> None:
@@ -217,23 +265,141 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train_subject(
+    args: argparse.Namespace, cfg: Any, out: Path, subject: str | None = None
+) -> dict[str, Any]:
+    """Load (through the cache) and train one recording into ``out``; print its table."""
     from offline.pipeline import run_training
 
+    rec, ceiling, load_s = _load_recording(args, cfg, subject, _cache_dir(args))
+    metrics = run_training(
+        cfg, rec, out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
+        interpret=not args.no_interpret, resume=args.resume,
+    )  # fmt: skip
+    if not metrics:  # a distributed run's other ranks: rank 0 reports
+        return metrics
+    _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
+    print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {out / 'model.beira'}, "
+          f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
+    return metrics
+
+
+def _train(args: argparse.Namespace) -> int:
     if not args.out:
         raise UsageError("give --out DIR, the folder for the bundle and the report.")
     cfg = config_from_args(args, {
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
-    rec, ceiling, load_s = _load_recording(args, cfg)
-    metrics = run_training(
-        cfg, rec, args.out, ceiling=ceiling, progress=args.quiet == 0, load_seconds=load_s,
-        interpret=not args.no_interpret,
-    )  # fmt: skip
-    _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
-    print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {Path(args.out) / 'model.beira'}, "
-          f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
+    from offline.distributed import init_from_env
+
+    ctx = init_from_env(cfg.training.device)  # a process group when started by torchrun
+    try:
+        if args.subjects:
+            return _train_many(args, cfg, ctx.is_main)
+        _train_subject(args, cfg, Path(args.out))
+        return 0
+    finally:
+        if ctx.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:
+    """``--subjects a,b,c|all``: one model per subject in ``OUT/{subject}``, then ``OUT/summary.csv/.png``."""
+    from beira_rt.bundle import BundleError
+    from offline.batch import find_subjects, run_subjects
+    from offline.loader import DataError
+
+    if args.subject or args.eeg or args.roi_tsv or not args.data:
+        raise UsageError(
+            "--subjects takes the subjects of --data DIR; give it without --subject, --eeg, --roi-tsv."
+        )
+    if not Path(args.data).is_dir():
+        raise UsageError(
+            f"--data {args.data} is not a folder; give the folder that holds the subject folders."
+        )
+    if bool(args.atlas) != bool(args.atlas_labels):
+        raise UsageError("give --atlas and --atlas-labels together (a labels image and its table).")
+    if args.subjects.strip() == "all":
+        subjects = find_subjects(args.data)
+    else:
+        subjects = list(dict.fromkeys(s.strip() for s in args.subjects.split(",") if s.strip()))
+    if not subjects:
+        raise UsageError(f"no subjects: --subjects {args.subjects!r} names none in {args.data}.")
+    errors = (UsageError, DataError, BundleError, FileNotFoundError, ValueError, RuntimeError, OSError)
+    outcomes = run_subjects(
+        subjects, lambda subject, folder: _train_subject(args, cfg, folder, subject), Path(args.out), errors
+    )
+    failed = [o.subject for o in outcomes if not o.ok]
+    if report:  # rank 0 of a distributed run (every rank trains, and takes part in the group model)
+        _report_many(args, outcomes, failed)
+    if len(failed) == len(subjects):
+        return EXIT_FAILURE
+    return _train_group(args, cfg, outcomes, report) if args.group else 0
+
+
+def _report_many(args: argparse.Namespace, outcomes: list[Any], failed: list[str]) -> None:
+    """Write ``summary.csv`` / ``summary.png`` and print each subject's mean test r and the failures."""
+    from offline.batch import write_summary
+
+    csv_path, png = write_summary(outcomes, args.out)
+    print(f"\n{len(outcomes)} subjects: mean test r per subject")
+    print(f"{'subject':12s} {'BEIRA':>7s} {'baseline':>9s} {'ceiling':>8s}")
+    for o in outcomes:
+        if o.ok:
+            m = o.metrics or {}
+            ceiling = (m.get("ceiling") or {}).get("test_r_mean")
+            print(f"{o.subject:12s} {_fmt(m['test']['r_mean']):>7s} {_fmt(m['baseline']['r_mean']):>9s} "
+                  f"{_fmt(ceiling):>8s}")  # fmt: skip
+        else:
+            print(f"{o.subject:12s} FAILED: {o.reason}")
+    print(f"wrote {csv_path}" + (f", {png}" if png else ""))
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} subjects failed: {', '.join(failed)}", file=sys.stderr)
+
+
+def _train_group(args: argparse.Namespace, cfg: Any, outcomes: list[Any], report: bool) -> int:
+    """``--group``: a group model of the trained subjects, within-subject / LOSO / fine-tuning test r."""
+    from beira_rt.bundle import save_bundle
+    from offline.dataset import GroupData, prepare_recording
+    from offline.distributed import context, rank_device
+    from offline.group import evaluate_group, make_group_bundle, write_group_report
+    from offline.train import resolve_device
+
+    done = [o for o in outcomes if o.ok]
+    if len(done) < 2:
+        print("error: a group model needs at least 2 subjects that loaded.", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        minutes = tuple(float(m) for m in args.finetune_minutes.split(",") if m.strip())
+    except ValueError as err:
+        raise UsageError(f"--finetune-minutes takes numbers separated by commas: {err}") from err
+    parts, hashes = {}, {}
+    for o in done:  # read back from the cache the per-subject runs filled
+        rec, _, _ = _load_recording(args, cfg, o.subject, _cache_dir(args))
+        parts[o.subject], hashes[o.subject] = prepare_recording(rec, cfg), rec.data_hash
+    device = rank_device(resolve_device(cfg.training.device), context())
+    evaluation, model = evaluate_group(cfg, parts, device, finetune_minutes=minutes, loso=not args.no_loso)
+    if not report:
+        return 0
+    folder = Path(args.out) / "group"
+    written = write_group_report(folder, evaluation, {o.subject: o.metrics for o in done})
+    group = GroupData(tuple(parts.values()), tuple(parts))
+    save_bundle(make_group_bundle(cfg, group, model, evaluation, hashes), folder / "model.beira")
+    head = f"{'subject':12s} {'own':>7s} {'group':>7s} {'LOSO':>7s}" + "".join(
+        f" {f'+{m:g} min':>8s}" for m in minutes
+    )
+    print(f"\ngroup model of {len(parts)} subjects: mean test r per subject (own = per-subject model, "
+          f"group = within-subject, LOSO = the others' group model, +N min = LOSO fine-tuned on N min)\n{head}")  # fmt: skip
+    for s in parts:
+        own = (next(o for o in done if o.subject == s).metrics or {})["test"]["r_mean"]
+        ft = evaluation["finetune"].get(s, {})
+        print(f"{s:12s} {_fmt(own):>7s} {_fmt(evaluation['within'][s]['mean']):>7s} "
+              f"{_fmt(evaluation['loso'].get(s, {}).get('mean')):>7s}"
+              + "".join(f" {_fmt(ft.get(f'{m:g}', {}).get('mean')):>8s}" for m in minutes))  # fmt: skip
+    print("wrote " + ", ".join(str(p) for p in written) + f", {folder / 'model.beira'}")
     return 0
 
 

@@ -11,6 +11,7 @@ inside the training block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,15 @@ from beira_rt.preprocessing import Normalizer, preprocess_recording
 
 from .split import Block, Split, align_targets, chronological_split, delay_samples, valid_span
 
-__all__ = ["PreparedData", "WindowSampler", "fit_target_stats", "prepare_data"]
+__all__ = [
+    "GroupData",
+    "GroupSampler",
+    "PreparedData",
+    "WindowSampler",
+    "fit_target_stats",
+    "prepare_data",
+    "prepare_recording",
+]
 
 
 @dataclass(frozen=True)
@@ -111,13 +120,15 @@ def prepare_data(
     *,
     normalizer: Normalizer | None = None,
     target_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    preprocessed: bool = False,
 ) -> PreparedData:
     """Preprocess, align, split and normalise one recording.
 
     Parameters
     ----------
     eeg : array of shape (n_chans, n_samples)
-        Raw EEG at ``sfreq_in`` (the loader's units, e.g. µV).
+        Raw EEG at ``sfreq_in`` (the loader's units, e.g. µV); with ``preprocessed``, the
+        output of :func:`beira_rt.preprocessing.preprocess_recording` of it (model rate).
     sfreq_in : float
         EEG sampling rate in Hz.
     bold : array of shape (n_rois, n_bold)
@@ -130,13 +141,19 @@ def prepare_data(
         EEG statistics to use (a bundle's); None fits them on the training block.
     target_stats : (mean, std) or None
         Target statistics to use, arrays of shape (n_rois,); None fits them on the training block.
+    preprocessed : bool
+        ``eeg`` is already preprocessed (from :mod:`offline.cache`).
 
     Returns
     -------
     PreparedData
     """
     sfreq = cfg.preprocessing.sfreq
-    z = preprocess_recording(np.asarray(eeg), sfreq_in, cfg.preprocessing)
+    z = (
+        np.asarray(eeg)
+        if preprocessed
+        else preprocess_recording(np.asarray(eeg), sfreq_in, cfg.preprocessing)
+    )
     target_raw = align_targets(
         np.asarray(bold, dtype=np.float64), z.shape[1], delay_samples(cfg.model.bold_delay, sfreq)
     )
@@ -165,6 +182,16 @@ def prepare_data(
         sfreq_in=float(sfreq_in),
         sfreq=float(sfreq),
     )
+
+
+def prepare_recording(recording: Any, cfg: BeiraConfig) -> PreparedData:
+    """:func:`prepare_data` of a loaded :class:`~offline.loader.Recording` or a cached
+    :class:`~offline.cache.PreprocessedRecording` (whose EEG is preprocessed already)."""
+    pre = getattr(recording, "preprocessed", None)
+    return prepare_data(
+        recording.eeg if pre is None else pre, recording.sfreq, recording.bold, cfg, recording.ch_names,
+        recording.roi_names, preprocessed=pre is not None,
+    )  # fmt: skip
 
 
 class WindowSampler:
@@ -231,3 +258,89 @@ class WindowSampler:
         x = self._x.unfold(1, self.n_times, 1)[:, idx].permute(1, 0, 2).contiguous()
         y = self._y.unfold(1, self.n_times, 1)[:, idx].permute(1, 0, 2).contiguous()
         return x, y
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """Several subjects' prepared recordings, each normalised with its own training-block statistics.
+
+    A group model trains on windows from every subject's training block
+    (:class:`GroupSampler`) and is validated on the mean over the subjects of each ROI's
+    validation r (:func:`offline.train.train_model` takes a ``GroupData`` where it takes a
+    :class:`PreparedData`).
+
+    Attributes
+    ----------
+    parts : tuple of PreparedData
+        One per subject, same channels and ROIs.
+    subjects : tuple of str
+    """
+
+    parts: tuple[PreparedData, ...]
+    subjects: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.parts or len(self.parts) != len(self.subjects):
+            raise ValueError("a group needs at least one subject, and one name per subject.")
+        first = self.parts[0]
+        for name, part in zip(self.subjects, self.parts, strict=True):
+            if part.ch_names != first.ch_names or part.rois != first.rois or part.sfreq != first.sfreq:
+                raise ValueError(
+                    f"subject {name} has other channels, ROIs or rate than {self.subjects[0]}: a group model "
+                    "needs the same inputs and outputs for every subject."
+                )
+
+    @property
+    def n_chans(self) -> int:
+        """Number of EEG channels."""
+        return self.parts[0].n_chans
+
+    @property
+    def n_rois(self) -> int:
+        """Number of ROIs."""
+        return self.parts[0].n_rois
+
+    @property
+    def sfreq(self) -> float:
+        """Model rate in Hz."""
+        return self.parts[0].sfreq
+
+    @property
+    def rois(self) -> tuple[str, ...]:
+        """ROI names."""
+        return self.parts[0].rois
+
+
+class GroupSampler:
+    """Random windows from the training blocks of several subjects, none across a subject's bounds.
+
+    A window position is drawn uniformly over all subjects' positions together (a subject
+    weighs by its training block's length). Same interface as :class:`WindowSampler`:
+    :meth:`starts` returns flat position indices, :meth:`windows` the windows at them.
+    """
+
+    def __init__(self, group: GroupData, n_times: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.samplers = [WindowSampler(p.eeg, p.target, p.split.train, n_times, rng) for p in group.parts]
+        self._offsets = np.cumsum([0] + [s.n_positions for s in self.samplers])
+
+    @property
+    def n_positions(self) -> int:
+        """Number of distinct window positions over all subjects."""
+        return int(self._offsets[-1])
+
+    def starts(self, batch_size: int) -> np.ndarray:
+        """``batch_size`` random flat positions (subject offset + position in its training block)."""
+        return self.rng.integers(0, self.n_positions, size=batch_size)
+
+    def windows(self, flat: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The windows at flat positions, in their order (see :meth:`WindowSampler.windows`)."""
+        flat = np.asarray(flat, dtype=np.int64)
+        which = np.searchsorted(self._offsets, flat, side="right") - 1
+        xs, ys = [], []
+        for k in range(flat.size):
+            sampler = self.samplers[which[k]]
+            x, y = sampler.windows(np.array([sampler.block.start + flat[k] - self._offsets[which[k]]]))
+            xs.append(x)
+            ys.append(y)
+        return torch.cat(xs), torch.cat(ys)

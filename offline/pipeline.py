@@ -29,9 +29,9 @@ from beira_rt.config import BeiraConfig, to_dict
 from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA
 
-from . import report
+from . import distributed, report
 from .baseline import fit_baseline
-from .dataset import PreparedData, prepare_data
+from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
 from .train import train_model
 
@@ -186,14 +186,18 @@ def run_training(
     progress: bool = True,
     load_seconds: float = 0.0,
     interpret: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train, evaluate and write a bundle and a report for one recording.
+
+    In a distributed run (:mod:`offline.distributed`) every rank calls this; all train, rank 0
+    evaluates and writes, the other ranks return an empty dict.
 
     Parameters
     ----------
     cfg : BeiraConfig
-    recording : offline.loader.Recording
-        Loaded with ``cfg.data`` at ``cfg.preprocessing.sfreq``.
+    recording : offline.loader.Recording or offline.cache.PreprocessedRecording
+        Loaded (or read from the preprocessing cache) with ``cfg.data`` at ``cfg.preprocessing.sfreq``.
     out_dir : str or Path
         Output folder (created): ``model.beira``, ``metrics.json``, ``history.jsonl``,
         ``test_predictions.npz`` and the PNG figures of :mod:`offline.report`.
@@ -207,6 +211,9 @@ def run_training(
         Also interpret the trained model (:mod:`offline.interpret`, a few seconds): write
         ``interpretation/`` (``interpretation.json``, ``patterns.json``, ``overview.png``) and
         ``model.patterns.json`` beside the bundle (what ``beira-rt dashboard --patterns`` reads).
+    resume : bool
+        Continue the training from ``out_dir/checkpoint.pt`` (written after every epoch) when
+        it exists, e.g. after a crash.
 
     Returns
     -------
@@ -219,12 +226,11 @@ def run_training(
     timings: dict[str, float] = {"load_s": load_seconds}
     if tcfg.num_threads is not None:
         torch.set_num_threads(tcfg.num_threads)
-    device = resolve_device(tcfg.device)
+    ctx = distributed.context()
+    device = distributed.rank_device(resolve_device(tcfg.device), ctx)
 
     t = time.perf_counter()
-    data = prepare_data(
-        recording.eeg, recording.sfreq, recording.bold, cfg, recording.ch_names, recording.roi_names
-    )
+    data = prepare_recording(recording, cfg)
     timings["preprocess_s"] = time.perf_counter() - t
 
     torch.manual_seed(tcfg.seed)
@@ -232,8 +238,11 @@ def run_training(
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)
     result = train_model(
-        model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress
-    )
+        model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress,
+        checkpoint_path=out / "checkpoint.pt", resume=resume,
+    )  # fmt: skip
+    if not ctx.is_main:
+        return {}
     timings["train_s"] = result.seconds
     model.eval()
 
@@ -281,6 +290,7 @@ def run_training(
             "stop_reason": result.stop_reason,
             "n_params": n_params,
             "windows_per_s": result.n_steps * tcfg.batch_size / max(result.seconds, 1e-9),
+            "processes": ctx.world_size,
         },
         "split": data.split.to_dict(),
         "data": {
@@ -290,7 +300,8 @@ def run_training(
             "ch_names": list(data.ch_names),
             "rois": list(data.rois),
             "sfreq_in": data.sfreq_in,
-            "duration_s": recording.eeg.shape[1] / recording.sfreq,
+            "duration_s": recording.duration,
+            "cache": getattr(recording, "cache", None),
         },
         "config": to_dict(cfg),
         "config_hash": config_hash(cfg),

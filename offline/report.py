@@ -5,7 +5,9 @@
 - ``test_predictions.png``: predicted vs measured BOLD per ROI over the test block
   (BEIRA offline read-out and the linear baseline);
 - ``r_per_roi.png``: test r per ROI for BEIRA, the baseline and, when known, the ceiling;
-- ``r_by_lookahead.png``: test (and validation) mean r as a function of the live look-ahead.
+- ``r_by_lookahead.png``: test (and validation) mean r as a function of the live look-ahead;
+- ``summary.png`` (many subjects, :mod:`offline.batch`): test r per subject and ROI, and each
+  subject's mean r beside the baseline and the ceiling.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_lookahead", "plot_loss_curves", "plot_r_per_roi", "plot_test_predictions"]
+__all__ = [
+    "plot_lookahead",
+    "plot_loss_curves",
+    "plot_r_per_roi",
+    "plot_subject_summary",
+    "plot_test_predictions",
+]
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -116,19 +124,63 @@ def plot_r_per_roi(
         Label -> r per ROI (same order as ``rois``).
     path : str or Path
     """
-    x = np.arange(len(rois))
-    width = 0.8 / max(len(bars), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rois)), 3.8))
+    _grouped_bars(ax, rois, bars)
+    ax.set(ylabel="Pearson r (test block)", title="Test r per ROI")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _grouped_bars(ax: plt.Axes, groups: Sequence[str], bars: Mapping[str, Sequence[float]]) -> None:
+    """Bars of each label in ``bars`` side by side over each group, with a legend of the means."""
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(bars), 1)
     for k, (label, values) in enumerate(bars.items()):
         vals = np.asarray(values, dtype=float)
         ax.bar(
             x + (k - (len(bars) - 1) / 2) * width, vals, width, label=f"{label} (mean {np.nanmean(vals):.2f})"
         )
-    ax.set_xticks(x, [r.replace(" ", "\n") for r in rois], fontsize=8)
+    ax.set_xticks(x, [g.replace(" ", "\n") for g in groups], fontsize=8)
     ax.axhline(0, color="k", lw=0.6)
-    ax.set(ylabel="Pearson r (test block)", title="Test r per ROI")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+
+
+def plot_subject_summary(
+    subjects: Sequence[str],
+    rois: Sequence[str],
+    test_r: np.ndarray,
+    bars: Mapping[str, Sequence[float]],
+    path: str | Path,
+    note: str = "",
+) -> Path:
+    """Many subjects: a heat map of test r (subject x ROI) and bars of each subject's mean r.
+
+    Parameters
+    ----------
+    subjects, rois : sequence of str
+    test_r : array of shape (n_subjects, n_rois)
+    bars : mapping
+        Label -> mean r per subject (e.g. BEIRA, baseline, ceiling; NaN where unknown).
+    path : str or Path
+    note : str
+        A line under the figure (e.g. the subjects that failed).
+    """
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(max(10.0, 0.9 * len(rois) + 1.2 * len(subjects) + 4), 0.5 * len(subjects) + 3.5),
+        gridspec_kw={"width_ratios": [max(len(rois), 1), max(len(subjects), 2)]},
+    )  # fmt: skip
+    image = left.imshow(test_r, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    for (i, j), value in np.ndenumerate(test_r):
+        left.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    left.set_yticks(np.arange(len(subjects)), subjects, fontsize=8)
+    left.set_xticks(np.arange(len(rois)), [r.replace(" ", "\n") for r in rois], fontsize=7)
+    left.set_title("BEIRA test r per subject and ROI")
+    fig.colorbar(image, ax=left, shrink=0.8)
+    _grouped_bars(right, subjects, bars)
+    right.set(ylabel="mean Pearson r (test block)", title="Mean over ROIs per subject")
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=8)
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
     return _save(fig, path)
 
 
@@ -147,14 +199,43 @@ def plot_lookahead(
     chosen : float or None
         The bundle's default look-ahead, marked.
     """
+    marks = {f"bundle look-ahead {chosen:g} s": chosen} if chosen is not None else {}
+    return plot_curves(
+        curves, path, xlabel="look-ahead (s): output read this long before the window's right edge",
+        ylabel="mean Pearson r", title="Live read-out accuracy vs latency", vertical=marks,
+    )  # fmt: skip
+
+
+def plot_curves(
+    curves: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    vertical: Mapping[str, float] | None = None,
+    horizontal: Mapping[str, float] | None = None,
+) -> Path:
+    """Curves of r against a number (look-ahead, fine-tuning minutes), with labelled reference lines.
+
+    Parameters
+    ----------
+    curves : mapping
+        Label -> {x as str: r}.
+    path : str or Path
+    xlabel, ylabel, title : str
+    vertical, horizontal : mapping or None
+        Label -> x (dotted vertical lines) or -> r (dashed horizontal lines).
+    """
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for label, curve in curves.items():
-        las = sorted(curve, key=float)
-        ax.plot([float(la) for la in las], [curve[la] for la in las], marker="o", label=label)
-    if chosen is not None:
-        ax.axvline(chosen, color="k", ls=":", label=f"bundle look-ahead {chosen:g} s")
-    ax.set(xlabel="look-ahead (s): output read this long before the window's right edge",
-           ylabel="mean Pearson r", title="Live read-out accuracy vs latency")  # fmt: skip
+        xs = sorted(curve, key=float)
+        ax.plot([float(x) for x in xs], [curve[x] for x in xs], marker="o", label=label)
+    for label, x in (vertical or {}).items():
+        ax.axvline(x, color="k", ls=":", label=label)
+    for k, (label, r) in enumerate((horizontal or {}).items()):
+        ax.axhline(r, color=f"C{len(curves) + k}", ls="--", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from beira_rt._logging import logger
@@ -29,10 +32,21 @@ from beira_rt.config import BeiraConfig, TrainingConfig
 from beira_rt.inference import resolve_device
 from beira_rt.models import BEIRA, copy_head_, load_heads_, split_heads
 
-from .dataset import PreparedData, WindowSampler
+from . import distributed
+from .dataset import GroupData, GroupSampler, PreparedData, WindowSampler
+from .distributed import DistContext
 from .metrics import pearson_r, predict_block
 
-__all__ = ["TrainResult", "compute_loss", "lr_factor", "resolve_device", "train_model", "training_progress"]
+__all__ = [
+    "KILL_AFTER_CHECKPOINT_ENV",
+    "TrainResult",
+    "compute_loss",
+    "lr_factor",
+    "resolve_device",
+    "save_checkpoint",
+    "train_model",
+    "training_progress",
+]
 
 
 @dataclass
@@ -125,12 +139,20 @@ def _fmt_r(r: float) -> str:
     return f"{r:.3f}" if math.isfinite(r) else "-"
 
 
-def _validate(model: torch.nn.Module, data: PreparedData, cfg: BeiraConfig, device: torch.device) -> dict:
-    pred, true = predict_block(model, data, cfg, data.split.val, device)
-    r = pearson_r(pred, true)
+def _validate(
+    model: torch.nn.Module, data: PreparedData | GroupData, cfg: BeiraConfig, device: torch.device
+) -> dict:
+    """Validation loss and r per ROI; for a group, each ROI's r is the mean over the subjects."""
+    parts = data.parts if isinstance(data, GroupData) else (data,)
+    rs, losses = [], []
+    for part in parts:
+        pred, true = predict_block(model, part, cfg, part.split.val, device)
+        rs.append(pearson_r(pred, true))
+        losses.append(float(np.mean((pred - true) ** 2)))
+    r = np.mean(rs, axis=0)
     finite = r[np.isfinite(r)]
     return {
-        "val_loss": float(np.mean((pred - true) ** 2)),
+        "val_loss": float(np.mean(losses)),
         "val_r_mean": float(finite.mean()) if finite.size else float("nan"),
         "val_r_per_roi": [float(v) for v in r],
     }
@@ -223,38 +245,144 @@ def share_front_end_grads_(model: BEIRA) -> None:
         g.copy_(g.sum(dim=0, keepdim=True).expand_as(g))
 
 
+#: Fault injection for tests: the process SIGKILLs itself right after writing this epoch's checkpoint.
+KILL_AFTER_CHECKPOINT_ENV = "BEIRA_KILL_AFTER_CHECKPOINT"
+#: Format version of the per-epoch checkpoint (``checkpoint.pt``).
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class _LoopState:
+    """What the loop carries from epoch to epoch (and what a checkpoint restores)."""
+
+    epoch: int = 0
+    stale: int = 0
+    stop: bool = False
+    best_state: dict[str, torch.Tensor] | None = None
+    elapsed: float = 0.0
+
+
+def save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: list[torch.Tensor] | None,
+    rng: np.random.Generator,
+    torch_rng: list[torch.Tensor],
+    result: TrainResult,
+    state: _LoopState,
+) -> None:
+    """Write the loop's whole state after an epoch, atomically (a temporary file renamed into place).
+
+    Holds the trained module's weights and buffers, the optimiser (AdamW moments, step counts),
+    the weight average, the kept best state, the history and counters, the window generator's
+    state and every rank's torch generator state (dropout). The learning rate is a function
+    of the step (and of the elapsed time, also stored), so no scheduler state is needed.
+    """
+    doc = {
+        "version": CHECKPOINT_VERSION,
+        "net": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "ema": [a.detach().cpu() for a in ema] if ema is not None else None,
+        "sampler_rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch_rng,
+        "result": asdict(result),
+        "loop": asdict(state),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(doc, tmp)
+    os.replace(tmp, path)
+
+
+def _restore(
+    path: Path,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: list[torch.Tensor] | None,
+    rng: np.random.Generator,
+    ctx: DistContext,
+) -> tuple[TrainResult, _LoopState]:
+    """Load a checkpoint of :func:`save_checkpoint` into the loop's objects."""
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    if doc.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path} has version {doc.get('version')}, not {CHECKPOINT_VERSION}.")
+    net.load_state_dict(doc["net"])
+    optimizer.load_state_dict(doc["optimizer"])
+    if (ema is None) != (doc["ema"] is None):
+        raise ValueError(f"checkpoint {path} was written with another training.ema_decay setting.")
+    if ema is not None:
+        with torch.no_grad():
+            for a, saved in zip(ema, doc["ema"], strict=True):
+                a.copy_(saved)
+    rng.bit_generator.state = json.loads(doc["sampler_rng"])
+    if len(doc["torch_rng"]) == ctx.world_size:
+        torch.set_rng_state(doc["torch_rng"][ctx.rank])
+    else:
+        logger.warning("checkpoint written by %d processes, resumed by %d: dropout masks are drawn afresh",
+                       len(doc["torch_rng"]), ctx.world_size)  # fmt: skip
+    result = TrainResult(**doc["result"])
+    loop = _LoopState(**doc["loop"])
+    logger.info("resumed from %s after epoch %d (%d steps)", path, loop.epoch, result.n_steps)
+    return result, loop
+
+
 def train_model(
     model: torch.nn.Module,
-    data: PreparedData,
+    data: PreparedData | GroupData,
     cfg: BeiraConfig,
     *,
     device: torch.device,
     history_path: str | Path | None = None,
     progress: bool = True,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on the training block and load the best validation checkpoint.
+
+    In a distributed run (:mod:`offline.distributed`: a process group is initialised) every
+    rank calls this with the same arguments; each trains on its slice of every global batch,
+    rank 0 validates, decides when to stop, writes the history and the checkpoint, and ends
+    with the best state loaded; the other ranks return a :class:`TrainResult` with only the
+    step count and keep the last weights.
 
     Parameters
     ----------
     model : torch.nn.Module
         A freshly built :class:`beira_rt.models.BEIRA` (already on ``device``).
-    data : PreparedData
-        Normalised EEG and targets with their split.
+    data : PreparedData or GroupData
+        Normalised EEG and targets with their split; a group (several subjects, each with its
+        own statistics) trains on all training blocks and validates on the mean r over subjects.
     cfg : BeiraConfig
         ``training`` drives the loop; ``model.n_times`` and ``model.variant`` the windows.
+        ``training.batch_size`` is the global batch (a multiple of the number of processes).
     device : torch.device
     history_path : path or None
         Where to append one JSON line per epoch (the file is replaced).
     progress : bool
         Show a tqdm progress bar with the running loss and the validation r.
+    checkpoint_path : path or None
+        Where rank 0 writes the loop's whole state after every epoch (:func:`save_checkpoint`).
+    resume : bool
+        Continue from ``checkpoint_path`` when that file exists (after a crash): the same
+        steps, windows and decisions follow as in an uninterrupted run.
 
     Returns
     -------
     TrainResult
     """
     tcfg = cfg.training
-    rng = np.random.default_rng(tcfg.seed)
-    sampler = WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+    ctx = distributed.context()
+    if tcfg.batch_size % ctx.world_size:
+        raise ValueError(
+            f"training.batch_size ({tcfg.batch_size}) is the global batch; it must be a multiple of the "
+            f"{ctx.world_size} processes."
+        )
+    local = tcfg.batch_size // ctx.world_size
+    rng = np.random.default_rng(tcfg.seed)  # the same on every rank: all draw the global batch's starts
+    sampler: WindowSampler | GroupSampler = (
+        GroupSampler(data, cfg.model.n_times, rng) if isinstance(data, GroupData)
+        else WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+    )  # fmt: skip
     if tcfg.share_front_end:
         if tcfg.head_layout == "separate" or not isinstance(model, BEIRA):
             raise ValueError(
@@ -262,46 +390,65 @@ def train_model(
             )
         tie_front_ends_(model)
     net = model if tcfg.share_front_end else _training_layout(model, tcfg.head_layout, device)
+    restore_bn = distributed.sync_batch_norm_(net, device) if ctx.active else None
     optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     params = [p for p in net.parameters()]
     # training.ema_decay: an exponential moving average of the weights, validated and kept instead
     ema = [p.detach().clone() for p in params] if tcfg.ema_decay is not None else None
     total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
     budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
-    result = TrainResult()
-    best_state: dict[str, torch.Tensor] | None = None
-    stale = 0
+    result, loop = TrainResult(), _LoopState()
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    if resume and ckpt is not None and ckpt.is_file():
+        result, loop = _restore(ckpt, net, optimizer, ema, rng, ctx)
+    elif resume:
+        logger.info("no checkpoint at %s: training from the start", ckpt)
+    if ctx.active:
+        if loop.epoch == 0 and ctx.rank:  # own dropout masks per rank (rank 0's as in one process)
+            torch.manual_seed(tcfg.seed + 1000003 * ctx.rank)
+        ddp_ids = [device.index] if device.type == "cuda" else None
+        forward: torch.nn.Module = DistributedDataParallel(
+            net, device_ids=ddp_ids, forward_sync_buffers=False
+        )
+    else:
+        forward = net
     history_file = None
-    if history_path is not None:
+    if history_path is not None and ctx.is_main:
         history_file = Path(history_path).open("w", encoding="utf-8")
+        for record in result.history:  # a resumed run keeps the epochs before the crash
+            history_file.write(json.dumps(record) + "\n")
     logger.info(
-        "training %s on %s: up to %d epochs x %d steps, batch %d, %d training window positions",
-        cfg.model.variant,
-        device,
-        tcfg.max_epochs,
-        tcfg.steps_per_epoch,
-        tcfg.batch_size,
+        "training %s on %s: up to %d epochs x %d steps, batch %d (%d processes), %d training window positions",
+        cfg.model.variant, device, tcfg.max_epochs, tcfg.steps_per_epoch, tcfg.batch_size, ctx.world_size,
         sampler.n_positions,
-    )
-    t0 = time.perf_counter()
+    )  # fmt: skip
+    t0 = time.perf_counter() - loop.elapsed
     bar = tqdm(
-        total=total_steps, disable=None if progress else True, unit="step", dynamic_ncols=True, leave=False
-    )
+        total=total_steps, initial=result.n_steps, disable=None if progress and ctx.is_main else True,
+        unit="step", dynamic_ncols=True, leave=False,
+    )  # fmt: skip
     try:
-        for epoch in range(1, tcfg.max_epochs + 1):
+        while not loop.stop and loop.epoch < tcfg.max_epochs:
+            epoch = loop.epoch + 1
             net.train()
             losses = []
             for _ in range(tcfg.steps_per_epoch):
-                progress = training_progress(result.n_steps, total_steps, time.perf_counter() - t0, budget)
+                elapsed = distributed.broadcast_object(time.perf_counter() - t0, ctx) if ctx.active else (
+                    time.perf_counter() - t0)  # fmt: skip
+                if result.n_steps and elapsed > budget:  # the first step is always taken
+                    result.stop_reason = "max_minutes"
+                    break
+                frac = training_progress(result.n_steps, total_steps, elapsed, budget)
                 for group in optimizer.param_groups:
-                    group["lr"] = tcfg.lr * lr_factor(progress, tcfg)
-                x, y = sampler.batch(tcfg.batch_size)
+                    group["lr"] = tcfg.lr * lr_factor(frac, tcfg)
+                starts = sampler.starts(tcfg.batch_size)[ctx.rank * local : (ctx.rank + 1) * local]
+                x, y = sampler.windows(starts)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16"):
-                    out = net(x)
+                    out = forward(x)
                 loss = compute_loss(out.float(), y, tcfg.loss)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # DDP: gradients averaged over the ranks here
                 if tcfg.share_front_end:
                     share_front_end_grads_(net)
                 if tcfg.grad_clip is not None:
@@ -314,66 +461,40 @@ def train_model(
                 losses.append(float(loss.detach()))
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", best_val_r=_fmt_r(result.best_val_r))
-                if time.perf_counter() - t0 > budget:
-                    result.stop_reason = "max_minutes"
-                    break
-            raw = None
-            if ema is not None:  # validate the averaged weights; training continues from the raw ones
-                raw = [p.detach().clone() for p in params]
-                with torch.no_grad():
-                    for p, a in zip(params, ema, strict=True):
-                        p.copy_(a)
-            if net is not model:  # validate (and keep) the fused model, the bundle's form
-                load_heads_(model, net)
-            record = {
-                "epoch": epoch,
-                "step": result.n_steps,
-                "lr": float(optimizer.param_groups[0]["lr"]),
-                "train_loss": float(np.mean(losses)),
-                **_validate(model, data, cfg, device),
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-            improved, best_state = _keep_best(model, record, epoch, result, best_state, tcfg.checkpoint)
-            if raw is not None:
-                with torch.no_grad():
-                    for p, r in zip(params, raw, strict=True):
-                        p.copy_(r)
-            stale = 0 if improved else stale + 1
-            record["best"] = bool(improved)
-            result.history.append(record)
-            if history_file is not None:
-                history_file.write(json.dumps(record) + "\n")
-                history_file.flush()
-            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_r=_fmt_r(record["val_r_mean"]))
-            logger.debug(
-                "epoch %d: train loss %.4f, val loss %.4f, val r %.3f",
-                epoch,
-                record["train_loss"],
-                record["val_loss"],
-                record["val_r_mean"],
-            )
-            if result.stop_reason == "max_minutes":
-                logger.warning(
-                    "training stopped by training.max_minutes=%g after %d steps",
-                    tcfg.max_minutes,
-                    result.n_steps,
-                )
+            if not losses:  # the budget ran out just before this epoch: the last one is validated
+                logger.warning("training stopped by training.max_minutes=%g after %d steps", tcfg.max_minutes,
+                               result.n_steps)  # fmt: skip
+                loop.stop = True
                 break
-            if stale >= tcfg.patience:
-                result.stop_reason = "patience"
-                logger.info("early stop: no validation improvement for %d epochs", stale)
-                break
+            if ctx.is_main:
+                _end_epoch(model, net, params, ema, data, cfg, epoch, losses, optimizer, result, loop, t0)
+                if history_file is not None:
+                    history_file.write(json.dumps(result.history[-1]) + "\n")
+                    history_file.flush()
+                bar.set_postfix(loss=f"{np.mean(losses):.3f}", val_r=_fmt_r(result.history[-1]["val_r_mean"]))
+            loop.epoch = epoch
+            loop.stop = bool(distributed.broadcast_object(loop.stop, ctx))
+            loop.elapsed = time.perf_counter() - t0
+            torch_rng = distributed.gather_objects(torch.get_rng_state(), ctx)
+            if ckpt is not None and ctx.is_main:
+                save_checkpoint(ckpt, net, optimizer, ema, rng, torch_rng, result, loop)
+                if os.environ.get(KILL_AFTER_CHECKPOINT_ENV) == str(epoch):
+                    os.kill(os.getpid(), signal.SIGKILL)
     finally:
         bar.close()
         if history_file is not None:
             history_file.close()
+        if restore_bn is not None:
+            restore_bn()
     result.seconds = time.perf_counter() - t0
-    if best_state is None:
+    if not ctx.is_main:
+        return result
+    if loop.best_state is None:
         raise RuntimeError(
             "no epoch gave a finite validation r (the model predicts a constant on the validation "
             "block); check the data and the learning rate."
         )
-    model.load_state_dict(best_state)
+    model.load_state_dict(loop.best_state)
     logger.info(
         "kept %s (validation mean r %.3f); %d steps in %.0f s (%s)",
         f"epoch {result.best_epoch}"
@@ -385,3 +506,49 @@ def train_model(
         result.stop_reason,
     )
     return result
+
+
+def _end_epoch(
+    model: torch.nn.Module, net: torch.nn.Module, params: list[torch.nn.Parameter], ema: list[torch.Tensor] | None,
+    data: PreparedData | GroupData, cfg: BeiraConfig, epoch: int, losses: list[float], optimizer: torch.optim.Optimizer,
+    result: TrainResult, loop: _LoopState, t0: float,
+) -> None:  # fmt: skip
+    """Validate (rank 0), keep the best state, record the epoch and decide whether to stop."""
+    tcfg = cfg.training
+    raw = None
+    if ema is not None:  # validate the averaged weights; training continues from the raw ones
+        raw = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, a in zip(params, ema, strict=True):
+                p.copy_(a)
+    if net is not model:  # validate (and keep) the fused model, the bundle's form
+        load_heads_(model, net)
+    record = {
+        "epoch": epoch,
+        "step": result.n_steps,
+        "lr": float(optimizer.param_groups[0]["lr"]),
+        "train_loss": float(np.mean(losses)),
+        **_validate(model, data, cfg, next(model.parameters()).device),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    improved, loop.best_state = _keep_best(model, record, epoch, result, loop.best_state, tcfg.checkpoint)
+    if raw is not None:
+        with torch.no_grad():
+            for p, r in zip(params, raw, strict=True):
+                p.copy_(r)
+    loop.stale = 0 if improved else loop.stale + 1
+    record["best"] = bool(improved)
+    result.history.append(record)
+    logger.debug(
+        "epoch %d: train loss %.4f, val loss %.4f, val r %.3f",
+        epoch, record["train_loss"], record["val_loss"], record["val_r_mean"],
+    )  # fmt: skip
+    if result.stop_reason == "max_minutes":
+        logger.warning(
+            "training stopped by training.max_minutes=%g after %d steps", tcfg.max_minutes, result.n_steps
+        )
+        loop.stop = True
+    elif loop.stale >= tcfg.patience:
+        result.stop_reason = "patience"
+        logger.info("early stop: no validation improvement for %d epochs", loop.stale)
+        loop.stop = True

@@ -154,7 +154,9 @@ class TrainingConfig:
     device: str = spec("auto", doc="torch device", choices=("auto", "cpu", "cuda"))
     test_seconds: float = spec(60.0, doc="last block of the recording held out for testing", gt=0)
     val_seconds: float = spec(60.0, doc="block before the test block used for validation", gt=0)
-    batch_size: int = spec(16, doc="windows per step", ge=1)
+    batch_size: int = spec(
+        16, doc="windows per step, over all processes (with torchrun: a multiple of the process count)", ge=1
+    )
     lr: float = spec(1e-3, doc="AdamW learning rate", gt=0)
     weight_decay: float = spec(3e-4, doc="AdamW weight decay", ge=0)
     loss: str = spec("mse", doc="training loss", choices=("mse", "corr", "mse+corr"))
