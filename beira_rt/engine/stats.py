@@ -8,15 +8,49 @@ from collections import deque
 
 import numpy as np
 
-__all__ = ["EngineStats", "HopSchedule", "LatencyTracker", "RateMeter"]
+__all__ = ["EngineStats", "HopCounter", "HopSchedule", "LatencyTracker", "RateMeter"]
+
+
+class HopCounter:
+    """Hop boundaries on the model-rate sample count: an update is due when the count reaches one.
+
+    The grid is tied to the samples (every ``hop`` model-rate samples), not to the wall clock:
+    the processing thread feeds each pull of the reader as it arrives and calls
+    :meth:`reached` after it; a pull that takes the count to or past a boundary makes an
+    update slot, and the update runs at once on the newest window.
+
+    Parameters
+    ----------
+    hop : int
+        Model-rate samples between updates (>= 1).
+    """
+
+    def __init__(self, hop: int) -> None:
+        if int(hop) < 1:
+            raise ValueError(f"a hop must be at least 1 model-rate sample; got {hop}.")
+        self.hop = int(hop)
+        self._last = 0  # boundaries passed so far (count // hop)
+
+    def reached(self, count: int, ready: bool = True) -> bool:
+        """Whether ``count`` (model-rate samples so far, never decreasing) passed a new boundary.
+
+        Boundaries passed while not ``ready`` (no prediction could be published) are passed
+        all the same: they are not slots.
+        """
+        b = int(count) // self.hop
+        new = b > self._last
+        self._last = max(self._last, b)
+        return new and ready
 
 
 class HopSchedule:
-    """A fixed grid of update slots every ``hop`` seconds; late slots are skipped, never queued.
+    """A fixed grid of slots every ``hop`` seconds; late slots are skipped, never queued.
 
-    When an update runs past one or more slots, :meth:`take` reports them as
-    missed and moves on to the next slot in the future: the next update runs
-    at once on the newest window, and the grid stays where it was.
+    When work runs past one or more slots, :meth:`take` reports them as
+    missed and moves on to the next slot in the future, and the grid stays
+    where it was. The engine's processing thread uses it as its timer (it wakes
+    at least once a hop without data, to notice gaps and push the status);
+    its updates follow the samples (:class:`HopCounter`).
 
     Parameters
     ----------
@@ -131,9 +165,10 @@ class EngineStats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.updates = 0  #: predictions published
-        self.ticks = 0  #: update slots (hops) that came due
-        self.skipped_updates = 0  #: slots missed because an update ran past them
-        self.idle_updates = 0  #: slots with no new model-rate sample (nothing published)
+        self.ticks = 0  #: update slots: reader pulls that took the model-rate count past a hop boundary
+        self.skipped_updates = 0  #: slots superseded by a newer pull before their update ran
+        self.wakeups = 0  #: times the processing thread woke (new samples or the timer)
+        self.idle_updates = 0  #: wake-ups that found no new sample (the timer: gaps, status)
         self.gaps = 0  #: gaps: samples missing from the input (bridged or, when too long, reset)
         self.missing_samples = 0  #: input samples missing in those gaps
         self.clock_steps = 0  #: steps of the source's clock with no sample missing (nothing reset)

@@ -4,7 +4,9 @@ One writer (a :class:`~beira_rt.lsl.reader.StreamReader` thread) appends chunks.
 Readers take either
 
 - everything written since the previous :meth:`SampleRing.read` (one consuming
-  reader: the engine's processing thread), with overflows and breaks reported; or
+  reader: the engine's processing thread), with overflows and breaks reported;
+  :meth:`SampleRing.wait` blocks that reader until the next write (the engine's
+  updates are driven by the data, not by a timer); or
 - a copy of the newest samples, :meth:`SampleRing.snapshot` (any number of
   readers: the dashboard's GUI thread), which consumes nothing.
 
@@ -21,6 +23,7 @@ connection) with :meth:`SampleRing.mark_break`.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -63,6 +66,30 @@ class Block:
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
+
+    def pulls(self) -> list[Block]:
+        """The block cut where the arrival time changes: one block per pull of the writer.
+
+        Breaks keep their place (re-indexed), ``lost`` stays with the first piece. Without
+        arrival times the block is one piece.
+        """
+        n = len(self)
+        if n == 0 or self.arrivals is None:
+            return [self]
+        cuts = [0, *(np.flatnonzero(np.diff(self.arrivals) != 0) + 1).tolist(), n]
+        if len(cuts) == 2:
+            return [self]
+        return [
+            Block(
+                data=self.data[a:b],
+                stamps=self.stamps[a:b],
+                start=self.start + a,
+                breaks=tuple(i - a for i in self.breaks if a <= i < b),
+                lost=self.lost if a == 0 else 0,
+                arrivals=self.arrivals[a:b],
+            )
+            for a, b in itertools.pairwise(cuts)
+        ]
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ class SampleRing:
         self._written = 0  # absolute count of samples written
         self._read = 0  # absolute index of the next sample to read
         self._breaks: deque[int] = deque(maxlen=1024)  # absolute indices, bounded
+        self._new = threading.Event()  # set by every write (and break): wakes a waiting reader
         self.overflows = 0  #: reads that found lost samples
         self.lost_samples = 0  #: samples overwritten before they were read
 
@@ -153,11 +181,28 @@ class SampleRing:
             skip = max(0, n - self.capacity)  # a chunk longer than the buffer keeps its newest part
             self._copy_in(data[skip:], stamps[skip:], self._written + skip, float(arrival))
             self._written += n
+        self._new.set()
 
     def mark_break(self) -> None:
         """Mark a discontinuity before the next sample written (e.g. a new connection)."""
         with self._lock:
             self._breaks.append(self._written)
+        self._new.set()
+
+    def notify(self) -> None:
+        """Wake a reader blocked in :meth:`wait` (e.g. to stop it)."""
+        self._new.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until something was written (or :meth:`notify`) since the last wait, or ``timeout`` passes.
+
+        For the one consuming reader: call it, then :meth:`read`. Returns True when woken by a
+        write or a notification, False on the timeout. A write during the read wakes the next
+        wait at once, so nothing written is left waiting for a timeout.
+        """
+        woken = self._new.wait(timeout)
+        self._new.clear()
+        return woken
 
     def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int, arrival: float) -> None:
         n = data.shape[0]

@@ -66,3 +66,20 @@ def test_rate_meter_measures_from_timestamps():
     assert meter.rate == pytest.approx(500.0)
     meter.reset()
     assert math.isnan(meter.rate)
+
+
+def test_hop_counter_slots_follow_the_sample_count():
+    from beira_rt.engine.stats import HopCounter
+
+    hops = HopCounter(10)
+    # one model-rate sample per pull: a slot exactly at each multiple of 10
+    slots = [n for n in range(1, 61) if hops.reached(n)]
+    assert slots == [10, 20, 30, 40, 50, 60]
+    assert not hops.reached(60)  # no new boundary
+    assert hops.reached(95)  # one pull over several boundaries: one slot
+    assert not hops.reached(99)
+    assert not hops.reached(100, ready=False)  # a boundary passed while nothing may be published
+    assert not hops.reached(105)  # ... is passed all the same
+    assert hops.reached(110)
+    with pytest.raises(ValueError, match="at least 1"):
+        HopCounter(0)
