@@ -130,6 +130,7 @@ def evaluate_bundle(
         "live": {
             "lookahead": bundle.lookahead,
             "n_samples": int(idx.size),
+            "every_samples": int(idx[1] - idx[0]) if idx.size > 1 else 1,
             "readout": mode,
             "r_per_roi": dict(zip(data.rois, r_live.tolist(), strict=True)),
             "r_mean": float(np.nanmean(r_live)),

@@ -120,7 +120,9 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
     mode: list[str] = []
 
     def live() -> None:
-        mode[:] = [predict_live(model, state["z"], 0, state["z"].shape[1], la, batch_size=args.eval_batch)[2]]
+        mode[:] = [
+            predict_live(model, state["z"], 0, state["z"].shape[1], la, batch_size=args.eval_batch, step=1)[2]
+        ]
 
     t_live = _times(live, args.repeats)
     print(

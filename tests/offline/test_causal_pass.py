@@ -39,9 +39,11 @@ def test_predict_live_every_sample_equals_the_windows(causal, la):
 
     model = eval_model(0, causal=causal, n_times=256)
     eeg = np.random.default_rng(1).standard_normal((N_CHANS, 900)).astype(np.float32)
-    idx, live, mode = predict_live(model, eeg, 0, eeg.shape[1], la)
+    idx, live, mode = predict_live(model, eeg, 0, eeg.shape[1], la, step=1)
     assert mode == ("streaming" if causal else "windows")
     np.testing.assert_array_equal(idx, np.arange(256 - 1 - la, eeg.shape[1] - la))
+    default_idx = predict_live(model, eeg, 0, eeg.shape[1], la)[0]
+    assert np.all(np.diff(default_idx) == (1 if causal else 10))  # windows: every 10th by default
     ref = predict_at(model, eeg, idx + la, la / model.sfreq, "cpu", 64, exact_windows=True)
     assert live.shape == (3, idx.size)
     np.testing.assert_allclose(live, ref.T, rtol=0, atol=1e-4)
