@@ -283,7 +283,7 @@ class Engine:
                 now = time.monotonic()
                 wait = timer.wait(now)
                 if wait > 0:
-                    ring.wait(wait)  # new samples, a stop, or the timer
+                    ring.wait(wait, self._samples_needed())  # enough new samples, a stop, or the timer
                     if self._stop.is_set():
                         break
                     now = time.monotonic()
@@ -301,6 +301,16 @@ class Engine:
         except BaseException as err:  # reported: the engine stops and the caller sees engine.error
             logger.exception("the processing thread failed")
             self._fail(err)
+
+    def _samples_needed(self) -> int:
+        """Input samples that surely do not yet reach the next hop boundary, plus one.
+
+        A lower bound (two model-rate samples of slack for what the filters and the resampler
+        hold): the thread then wakes once for most of a hop instead of at every write.
+        """
+        pipe = self._pipeline
+        need = self._hops.next_boundary - pipe.total_out
+        return max(1, math.floor((need - 2) * pipe.sfreq_in / pipe.sfreq))
 
     def _update(self) -> bool:
         """Process the new samples; run the model and publish if they reached a hop boundary."""

@@ -31,6 +31,11 @@ class HopCounter:
         self.hop = int(hop)
         self._last = 0  # boundaries passed so far (count // hop)
 
+    @property
+    def next_boundary(self) -> int:
+        """The model-rate count of the next boundary."""
+        return (self._last + 1) * self.hop
+
     def reached(self, count: int, ready: bool = True) -> bool:
         """Whether ``count`` (model-rate samples so far, never decreasing) passed a new boundary.
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -151,6 +152,7 @@ class SampleRing:
         self._read = 0  # absolute index of the next sample to read
         self._breaks: deque[int] = deque(maxlen=1024)  # absolute indices, bounded
         self._new = threading.Event()  # set by every write (and break): wakes a waiting reader
+        self._notified = False  # notify() called since the last wait
         self.overflows = 0  #: reads that found lost samples
         self.lost_samples = 0  #: samples overwritten before they were read
 
@@ -190,19 +192,31 @@ class SampleRing:
         self._new.set()
 
     def notify(self) -> None:
-        """Wake a reader blocked in :meth:`wait` (e.g. to stop it)."""
+        """Wake a reader blocked in :meth:`wait` (e.g. to stop it), whatever it waits for."""
+        self._notified = True
         self._new.set()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until something was written (or :meth:`notify`) since the last wait, or ``timeout`` passes.
+    def wait(self, timeout: float | None = None, min_new: int = 1) -> bool:
+        """Block until ``min_new`` samples are unread (or a :meth:`notify`), or ``timeout`` passes.
 
-        For the one consuming reader: call it, then :meth:`read`. Returns True when woken by a
-        write or a notification, False on the timeout. A write during the read wakes the next
-        wait at once, so nothing written is left waiting for a timeout.
+        For the one consuming reader: call it, then :meth:`read`. Returns True when the samples
+        are there or on a notification, False on the timeout. ``min_new`` lets a reader that
+        knows how many samples its next step needs sleep through the writes before them (a
+        source that pushes one sample at a time would otherwise wake it for every sample).
         """
-        woken = self._new.wait(timeout)
-        self._new.clear()
-        return woken
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._new.clear()  # before the check: a write after it wakes the wait below
+            if self._notified:
+                self._notified = False
+                return True
+            with self._lock:
+                if self._written - self._read >= min_new:
+                    return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._new.wait(remaining)
 
     def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int, arrival: float) -> None:
         n = data.shape[0]
