@@ -4,9 +4,10 @@ Threads:
 
 - EEG reader (:class:`~beira_rt.engine.source.EegReader`, a
   :class:`~beira_rt.lsl.StreamReader`): inlet -> ring of samples, first
-  connection and reconnections after loss; every write wakes the processing thread;
-- processing (this module): wakes when samples arrive (and at least every hop
-  without them), feeds each pull of the reader through the
+  connection and reconnections after loss; it wakes the processing thread once
+  it has written the samples the next hop boundary needs;
+- processing (this module): sleeps until those samples arrived (and at least every
+  hop without them), feeds them through the
   :class:`~beira_rt.engine.live_pipeline.LivePipeline` at once, and when the
   model-rate sample count reaches the next hop boundary (every
   ``round(hop * sfreq)`` samples: the grid is tied to the samples, not to the wall
@@ -15,10 +16,9 @@ Threads:
   the same output) and pushes one prediction; the status stream goes out every
   ``status_interval`` seconds.
 
-An update slot is a pull of the reader that took the model-rate count past a
-hop boundary. When pulls with boundaries arrived while an update was running,
-the next update runs once on the newest window and the older slots are counted
-as skipped: no queue builds up. A wake-up that reaches no boundary publishes
+An update slot is a hop boundary passed by the model-rate count. When one read
+passed several (samples arrived while an update was running), one update runs on
+the newest window and the older slots are counted as skipped: no queue builds up. A wake-up that reaches no boundary publishes
 nothing (nothing stale is ever published), except when the source has been
 quiet for ``QUIET_HOPS`` hops: then the samples it sent after the last boundary
 are published once (the end of a stream, the start of an outage).
@@ -305,23 +305,21 @@ class Engine:
     def _samples_needed(self) -> int:
         """Input samples that surely do not yet reach the next hop boundary, plus one.
 
-        A lower bound (two model-rate samples of slack for what the filters and the resampler
-        hold): the thread then wakes once for most of a hop instead of at every write.
+        A lower bound (one model-rate sample of slack for the resampler's phase, less what the
+        clock holds undecided): the thread then wakes once for most of a hop instead of at
+        every write of a source that pushes sample by sample.
         """
         pipe = self._pipeline
         need = self._hops.next_boundary - pipe.total_out
-        return max(1, math.floor((need - 2) * pipe.sfreq_in / pipe.sfreq))
+        return max(1, math.floor((need - 1) * pipe.sfreq_in / pipe.sfreq) - pipe.n_held)
 
     def _update(self) -> bool:
         """Process the new samples; run the model and publish if they reached a hop boundary."""
         block = self._ring.read()
         pipe, hops = self._pipeline, self._hops
-        slots = 0
-        for pull in block.pulls():  # each pull of the reader in turn: which ones reached a boundary
-            pipe.feed(pull)
-            slots += hops.reached(pipe.total_out, pipe.ready)
+        pipe.feed(block)  # at once: the thread slept until the samples could reach a boundary
         pipe.poll(pylsl.local_clock())  # samples the clock held back too long (the source went quiet)
-        slots += hops.reached(pipe.total_out, pipe.ready)
+        slots = hops.passed(pipe.total_out, pipe.ready)
         now = time.monotonic()
         if len(block):
             self._data_at = now
@@ -335,7 +333,9 @@ class Engine:
         if slots:
             with self.stats.lock:
                 self.stats.ticks += slots
-                self.stats.skipped_updates += slots - 1  # older pulls' slots: the newest window serves
+                self.stats.skipped_updates += (
+                    slots - 1
+                )  # older boundaries of this read: the newest window serves
         elif not len(block):
             with self.stats.lock:
                 self.stats.idle_updates += 1
@@ -422,7 +422,7 @@ class Engine:
                 f"ran {ran:.1f} s on {self.device.type}; source {self.spec.describe() if self.spec else '-'}",
                 f"samples received {acq.samples_received if acq else 0}, processed {st.samples_processed}, "
                 f"non-finite dropped {st.nan_samples}",
-                f"predictions published {st.updates}; update slots (pulls reaching a hop boundary) {st.ticks}, "
+                f"predictions published {st.updates}; update slots (hop boundaries passed) {st.ticks}, "
                 f"skipped {st.skipped_updates} ({100 * st.skip_share():.2f} %); wake-ups {st.wakeups}, "
                 f"without new data {st.idle_updates}",
                 f"gaps {st.gaps} ({st.missing_samples} samples missing), clock steps {st.clock_steps}, "

@@ -15,9 +15,10 @@ class HopCounter:
     """Hop boundaries on the model-rate sample count: an update is due when the count reaches one.
 
     The grid is tied to the samples (every ``hop`` model-rate samples), not to the wall clock:
-    the processing thread feeds each pull of the reader as it arrives and calls
-    :meth:`reached` after it; a pull that takes the count to or past a boundary makes an
-    update slot, and the update runs at once on the newest window.
+    the processing thread feeds what the reader brought as soon as it is enough to reach the
+    next boundary and calls :meth:`passed` after it; each boundary passed is an update slot,
+    one update runs at once on the newest window and the older slots of the same read are
+    skipped.
 
     Parameters
     ----------
@@ -36,16 +37,16 @@ class HopCounter:
         """The model-rate count of the next boundary."""
         return (self._last + 1) * self.hop
 
-    def reached(self, count: int, ready: bool = True) -> bool:
-        """Whether ``count`` (model-rate samples so far, never decreasing) passed a new boundary.
+    def passed(self, count: int, ready: bool = True) -> int:
+        """How many new boundaries ``count`` (model-rate samples so far, never decreasing) passed.
 
         Boundaries passed while not ``ready`` (no prediction could be published) are passed
-        all the same: they are not slots.
+        all the same: they are not slots (0 is returned).
         """
         b = int(count) // self.hop
-        new = b > self._last
+        new = max(0, b - self._last)
         self._last = max(self._last, b)
-        return new and ready
+        return new if ready else 0
 
 
 class HopSchedule:
@@ -170,7 +171,7 @@ class EngineStats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.updates = 0  #: predictions published
-        self.ticks = 0  #: update slots: reader pulls that took the model-rate count past a hop boundary
+        self.ticks = 0  #: update slots: hop boundaries the model-rate count passed
         self.skipped_updates = 0  #: slots superseded by a newer pull before their update ran
         self.wakeups = 0  #: times the processing thread woke (new samples or the timer)
         self.idle_updates = 0  #: wake-ups that found no new sample (the timer: gaps, status)

@@ -23,7 +23,6 @@ connection) with :meth:`SampleRing.mark_break`.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import deque
@@ -67,30 +66,6 @@ class Block:
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
-
-    def pulls(self) -> list[Block]:
-        """The block cut where the arrival time changes: one block per pull of the writer.
-
-        Breaks keep their place (re-indexed), ``lost`` stays with the first piece. Without
-        arrival times the block is one piece.
-        """
-        n = len(self)
-        if n == 0 or self.arrivals is None:
-            return [self]
-        cuts = [0, *(np.flatnonzero(np.diff(self.arrivals) != 0) + 1).tolist(), n]
-        if len(cuts) == 2:
-            return [self]
-        return [
-            Block(
-                data=self.data[a:b],
-                stamps=self.stamps[a:b],
-                start=self.start + a,
-                breaks=tuple(i - a for i in self.breaks if a <= i < b),
-                lost=self.lost if a == 0 else 0,
-                arrivals=self.arrivals[a:b],
-            )
-            for a, b in itertools.pairwise(cuts)
-        ]
 
 
 @dataclass(frozen=True)
@@ -153,6 +128,7 @@ class SampleRing:
         self._breaks: deque[int] = deque(maxlen=1024)  # absolute indices, bounded
         self._new = threading.Event()  # set by every write (and break): wakes a waiting reader
         self._notified = False  # notify() called since the last wait
+        self._want = 1  # unread samples the waiting reader needs before a write wakes it
         self.overflows = 0  #: reads that found lost samples
         self.lost_samples = 0  #: samples overwritten before they were read
 
@@ -183,7 +159,9 @@ class SampleRing:
             skip = max(0, n - self.capacity)  # a chunk longer than the buffer keeps its newest part
             self._copy_in(data[skip:], stamps[skip:], self._written + skip, float(arrival))
             self._written += n
-        self._new.set()
+            wake = self._written - self._read >= self._want
+        if wake:  # only when the waiting reader has what it asked for: it sleeps through the rest
+            self._new.set()
 
     def mark_break(self) -> None:
         """Mark a discontinuity before the next sample written (e.g. a new connection)."""
@@ -205,18 +183,22 @@ class SampleRing:
         source that pushes one sample at a time would otherwise wake it for every sample).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._new.clear()  # before the check: a write after it wakes the wait below
-            if self._notified:
-                self._notified = False
-                return True
-            with self._lock:
-                if self._written - self._read >= min_new:
+        try:
+            while True:
+                self._new.clear()  # before the check: a write after it wakes the wait below
+                if self._notified:
+                    self._notified = False
                     return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            self._new.wait(remaining)
+                with self._lock:
+                    if self._written - self._read >= min_new:
+                        return True
+                    self._want = max(1, int(min_new))
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._new.wait(remaining)
+        finally:
+            self._want = 1
 
     def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int, arrival: float) -> None:
         n = data.shape[0]

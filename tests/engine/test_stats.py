@@ -73,13 +73,13 @@ def test_hop_counter_slots_follow_the_sample_count():
 
     hops = HopCounter(10)
     # one model-rate sample per pull: a slot exactly at each multiple of 10
-    slots = [n for n in range(1, 61) if hops.reached(n)]
+    slots = [n for n in range(1, 61) if hops.passed(n)]
     assert slots == [10, 20, 30, 40, 50, 60]
-    assert not hops.reached(60)  # no new boundary
-    assert hops.reached(95)  # one pull over several boundaries: one slot
-    assert not hops.reached(99)
-    assert not hops.reached(100, ready=False)  # a boundary passed while nothing may be published
-    assert not hops.reached(105)  # ... is passed all the same
-    assert hops.reached(110)
+    assert hops.passed(60) == 0  # no new boundary
+    assert hops.passed(95) == 3  # one read over several boundaries: 3 slots (one update, 2 skipped)
+    assert hops.passed(99) == 0
+    assert hops.passed(100, ready=False) == 0  # a boundary passed while nothing may be published
+    assert hops.passed(105) == 0  # ... is passed all the same
+    assert hops.passed(110) == 1
     with pytest.raises(ValueError, match="at least 1"):
         HopCounter(0)

@@ -226,25 +226,6 @@ def test_reader_sees_consistent_contiguous_copies_while_a_thread_writes():
     assert buf.snapshot().data[-1, 0] == buf.n_written - 1 >= total - 1
 
 
-def test_block_pulls_cut_at_each_arrival_and_keep_breaks_and_losses():
-    ring = SampleRing(8, 3)
-    ring.write(*_ramp(0, 6), arrival=1.0)  # 6 samples, of which 4 are overwritten before the read
-    ring.write(*_ramp(6, 9), arrival=2.0)
-    ring.mark_break()
-    ring.write(*_ramp(9, 12), arrival=3.0)
-    block = ring.read()
-    assert block.lost == 4 and block.start == 4 and block.breaks == (5,)
-    pulls = block.pulls()
-    assert [len(p) for p in pulls] == [2, 3, 3]
-    assert [p.start for p in pulls] == [4, 6, 9]
-    assert [p.lost for p in pulls] == [4, 0, 0]
-    assert [p.breaks for p in pulls] == [(), (), (0,)]
-    for p in pulls:
-        assert np.unique(p.arrivals).size == 1
-    np.testing.assert_array_equal(np.concatenate([p.data for p in pulls]), block.data)
-    assert SampleRing(4, 3).read().pulls()[0].stamps.size == 0  # an empty block: itself
-
-
 def test_wait_wakes_on_a_write_from_another_thread_and_times_out_without_one():
     ring = SampleRing(100, 3)
     assert ring.wait(0.01) is False  # nothing written
