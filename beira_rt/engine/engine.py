@@ -319,7 +319,9 @@ class Engine:
         pipe, hops = self._pipeline, self._hops
         pipe.feed(block)  # at once: the thread slept until the samples could reach a boundary
         pipe.poll(pylsl.local_clock())  # samples the clock held back too long (the source went quiet)
-        slots = hops.passed(pipe.total_out, pipe.ready)
+        # a boundary is a slot, but a single pull over several boundaries is one (the source's
+        # chunks are longer than a hop: nothing the engine could have published was skipped)
+        slots = min(hops.passed(pipe.total_out, pipe.ready), max(1, block.n_pulls))
         now = time.monotonic()
         if len(block):
             self._data_at = now

@@ -67,6 +67,15 @@ class Block:
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
 
+    @property
+    def n_pulls(self) -> int:
+        """How many writes (pulls of the writer) the samples came in: the arrival time changes."""
+        if len(self) == 0:
+            return 0
+        if self.arrivals is None:
+            return 1
+        return 1 + int(np.count_nonzero(np.diff(self.arrivals)))
+
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -257,3 +257,14 @@ def test_wait_for_a_number_of_samples_sleeps_through_the_writes_before_them():
     assert ring.wait(0.05, min_new=20) is False  # 7 unread, 20 asked: the timeout
     ring.notify()
     assert ring.wait(30.0, min_new=20) is True  # a notification wakes it whatever it waits for
+
+
+def test_a_block_counts_the_writes_it_came_in():
+    ring = SampleRing(100, 3)
+    assert ring.read().n_pulls == 0
+    ring.write(*_ramp(0, 5), arrival=1.0)
+    ring.write(*_ramp(5, 6), arrival=2.0)
+    ring.write(*_ramp(6, 9), arrival=3.0)
+    assert ring.read().n_pulls == 3
+    ring.write(*_ramp(9, 30), arrival=4.0)
+    assert ring.read().n_pulls == 1
