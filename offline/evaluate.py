@@ -22,7 +22,7 @@ from beira_rt.inference import resolve_device
 
 from . import report
 from .dataset import PreparedData, prepare_data
-from .metrics import pearson_r, predict_span
+from .metrics import pearson_r, predict_live, predict_span
 from .pipeline import config_hash, environment, jsonable, save_test_predictions, test_metrics
 
 __all__ = ["bundle_on_recording", "evaluate_bundle", "prepare_with_bundle"]
@@ -103,7 +103,9 @@ def evaluate_bundle(
     -------
     dict
         ``test`` (as in ``metrics.json``), ``all`` (offline r over every aligned sample with a
-        target), ``ceiling``, ``bundle`` (hash, trained metrics), ``data_hash``.
+        target), ``live`` (r on the test block of the live read-out at the bundle's look-ahead
+        for every sample, :func:`offline.metrics.predict_live`: a causal bundle streamed once,
+        as the engine runs it), ``ceiling``, ``bundle`` (hash, trained metrics), ``data_hash``.
     """
     dev, data, model = bundle_on_recording(bundle, recording, device)
     cfg = bundle.config
@@ -112,6 +114,11 @@ def evaluate_bundle(
     whole = predict_span(model, data.eeg, start, stop, cfg.model.n_times, cfg.model.variant, device=dev,
                          batch_size=cfg.training.eval_batch_size)  # fmt: skip
     r_all = pearson_r(whole, data.target[:, start:stop])
+    tb = data.split.test
+    la = round(bundle.lookahead * cfg.preprocessing.sfreq)
+    idx, live, mode = predict_live(model, data.eeg, tb.start, tb.stop, la, device=dev,
+                                   batch_size=cfg.training.eval_batch_size)  # fmt: skip
+    r_live = pearson_r(live, data.target[:, idx])
     metrics = {
         "subject": getattr(recording, "subject", ""),
         "variant": cfg.model.variant,
@@ -119,6 +126,14 @@ def evaluate_bundle(
         "all": {
             "r_per_roi": dict(zip(data.rois, r_all.tolist(), strict=True)),
             "r_mean": float(np.nanmean(r_all)),
+        },
+        "live": {
+            "lookahead": bundle.lookahead,
+            "n_samples": int(idx.size),
+            "every_samples": int(idx[1] - idx[0]) if idx.size > 1 else 1,
+            "readout": mode,
+            "r_per_roi": dict(zip(data.rois, r_live.tolist(), strict=True)),
+            "r_mean": float(np.nanmean(r_live)),
         },
         "ceiling": ceiling,
         "bundle": {
@@ -136,7 +151,6 @@ def evaluate_bundle(
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.json").write_text(json.dumps(jsonable(metrics), indent=2), encoding="utf-8")
         save_test_predictions(out / "test_predictions.npz", data, pred)
-        tb = data.split.test
         report.plot_test_predictions(
             np.arange(tb.start, tb.stop) / data.sfreq, data.target_raw[:, tb.slice],
             pred * data.target_std[:, None] + data.target_mean[:, None], data.rois,

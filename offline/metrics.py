@@ -47,6 +47,7 @@ __all__ = [
     "pearson_r",
     "predict_block",
     "predict_causal_pass",
+    "predict_live",
     "predict_offline",
     "predict_span",
     "readout_region",
@@ -242,6 +243,56 @@ def predict_causal_pass(
     out = model(x.to(device))[0, :, start:stop].float().cpu().numpy()
     model.train(was_training)
     return np.ascontiguousarray(out)
+
+
+#: :func:`predict_live` without streaming: every this many samples by default (the live hop at 100 Hz).
+HOP_WINDOWS = 10
+
+
+def predict_live(
+    model: torch.nn.Module,
+    eeg: np.ndarray,
+    start: int,
+    stop: int,
+    lookahead: int,
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 16,
+    step: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The live engine's read-out at ``lookahead`` samples for **every** sample of ``[start, stop)``.
+
+    Sample ``i`` is predicted by the window ending at ``i + lookahead`` read at its column
+    ``W - 1 - lookahead``: what the engine publishes for that window (the parity contract),
+    raw model outputs. For a causal model whose read-out fits the window the recording is
+    streamed once (:func:`beira_rt.models.streaming.stream_columns`, each sample computed once,
+    equal to the windows and to the live engine's ``streaming`` path); other models run the
+    windows with shared levels (:func:`beira_rt.inference.predict_at`).
+
+    ``step``: predict every ``step``-th sample (default: every sample when streaming, every
+    ``hop_windows`` = 10 samples with the windows, whose cost grows with the number of windows).
+
+    Returns
+    -------
+    idx : array of int
+        The samples predicted: those of the span whose window exists
+        (``W - 1 <= i + lookahead < n_eeg``), every ``step``-th.
+    pred : array of shape (n_outputs, len(idx)), float32
+    mode : str
+        ``'streaming'`` or ``'windows'``.
+    """
+    from beira_rt.inference import predict_at
+    from beira_rt.models.streaming import streams_exactly
+
+    was_training = model.training
+    model.eval()
+    W, n_eeg = model.n_times, eeg.shape[1]
+    mode = "streaming" if streams_exactly(model, lookahead) else "windows"
+    step = max(1, int(step if step is not None else (1 if mode == "streaming" else HOP_WINDOWS)))
+    idx = np.arange(max(start, W - 1 - lookahead), min(stop, n_eeg - lookahead), step, dtype=np.int64)
+    pred = predict_at(model, eeg, idx + lookahead, lookahead / model.sfreq, device, batch_size)
+    model.train(was_training)
+    return idx, np.ascontiguousarray(pred.T, dtype=np.float32), mode
 
 
 def predict_offline(

@@ -50,7 +50,7 @@ from beira_rt.models import BEIRA, split_heads  # noqa: E402
 from beira_rt.models.shared_windows import window_columns  # noqa: E402
 from beira_rt.models.streaming import stream_columns  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
-from offline.metrics import pearson_r, predict_causal_pass, predict_offline  # noqa: E402
+from offline.metrics import pearson_r, predict_causal_pass, predict_live, predict_offline  # noqa: E402
 
 
 def _times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -116,6 +116,19 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
         f"  model read-out  min {min(t_pred):7.2f} s  median {statistics.median(t_pred):7.2f} s  -> x{seconds / min(t_pred):7.0f} real time"
     )
     print(f"  whole pipeline  {total:7.2f} s -> x{seconds / total:.0f} real time (goal >= 200x)")
+    la = round((args.lookahead if args.lookahead is not None else 0.0) * cfg.preprocessing.sfreq)
+    mode: list[str] = []
+
+    def live() -> None:
+        mode[:] = [
+            predict_live(model, state["z"], 0, state["z"].shape[1], la, batch_size=args.eval_batch, step=1)[2]
+        ]
+
+    t_live = _times(live, args.repeats)
+    print(
+        f"  live read-out at every sample (predict_live, beira-train evaluate's 'live'), look-ahead {la}: "
+        f"{mode[0]}, min {min(t_live):6.2f} s -> x{seconds / min(t_live):6.0f} real time (goal >= 1000x)"
+    )
     if cfg.model.variant == "causal":
         bench_live_readout(args, cfg, model, state["z"], seconds)
         bench_one_pass(args, cfg, model, state["z"], seconds)

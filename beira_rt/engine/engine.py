@@ -4,17 +4,24 @@ Threads:
 
 - EEG reader (:class:`~beira_rt.engine.source.EegReader`, a
   :class:`~beira_rt.lsl.StreamReader`): inlet -> ring of samples, first
-  connection and reconnections after loss;
-- processing (this module): every hop, all new raw samples through the
-  :class:`~beira_rt.engine.live_pipeline.LivePipeline`, one model pass on the newest
-  window (for a causal bundle, by default, the new samples streamed through the model
-  instead: :mod:`beira_rt.engine.streaming`, the same output), one prediction pushed, and
-  the status stream every ``status_interval`` seconds.
+  connection and reconnections after loss; it wakes the processing thread once
+  it has written the samples the next hop boundary needs;
+- processing (this module): sleeps until those samples arrived (and at least every
+  hop without them), feeds them through the
+  :class:`~beira_rt.engine.live_pipeline.LivePipeline` at once, and when the
+  model-rate sample count reaches the next hop boundary (every
+  ``round(hop * sfreq)`` samples: the grid is tied to the samples, not to the wall
+  clock) runs one model pass on the newest window (for a causal bundle, by default,
+  the new samples streamed through the model instead: :mod:`beira_rt.engine.streaming`,
+  the same output) and pushes one prediction; the status stream goes out every
+  ``status_interval`` seconds.
 
-Updates run on a fixed grid of ``hop`` seconds. When an update runs past one
-or more grid slots, those slots are counted as skipped and the next update
-runs at once on the newest window: no queue builds up. An update with no new
-model-rate sample publishes nothing (nothing stale is ever published).
+An update slot is a hop boundary passed by the model-rate count. When one read
+passed several (samples arrived while an update was running), one update runs on
+the newest window and the older slots are counted as skipped: no queue builds up. A wake-up that reaches no boundary publishes
+nothing (nothing stale is ever published), except when the source has been
+quiet for ``QUIET_HOPS`` hops: then the samples it sent after the last boundary
+are published once (the end of a stream, the start of an outage).
 
 At the start nothing is published until ``W`` model-rate samples have filled
 the window (``W / sfreq`` seconds: 20.48 s for the reference model). After
@@ -51,7 +58,7 @@ from .device_window import DeviceWindow
 from .live_pipeline import LivePipeline
 from .outlet import PredictionOutlet, StatusOutlet
 from .source import EegReader, StreamSpec
-from .stats import EngineStats, HopSchedule
+from .stats import EngineStats, HopCounter, HopSchedule
 from .stem import StemCache
 from .streaming import choose_inference
 
@@ -60,6 +67,8 @@ __all__ = ["Engine", "EngineError"]
 
 #: Seconds the outlets stay open after the final status, when someone listens.
 STOP_LINGER = 0.2
+#: Hops without a new sample after which samples short of the next hop boundary are published.
+QUIET_HOPS = 2
 
 
 class EngineError(RuntimeError):
@@ -117,6 +126,7 @@ class Engine:
         self._last_total = 0
         self._last_stamp = -math.inf
         self._time_base = 0
+        self._data_at = -math.inf  # time.monotonic() of the newest read that brought samples
         self.state = "stopped"
         #: the inference path: 'streaming' (exact), 'window, stem cache' or 'window' (set at start)
         self.inference = ""
@@ -234,6 +244,8 @@ class Engine:
     def stop(self) -> None:
         """Stop the threads, publish a last status, close the outlets. Safe to call twice."""
         self._stop.set()
+        if getattr(self, "_ring", None) is not None:
+            self._ring.notify()  # wake the processing thread now
         if self._thread is not None:
             self._thread.join(10.0)
         if self._acq is not None:
@@ -262,20 +274,25 @@ class Engine:
     # ------------------------------------------------------------------ processing thread
     def _run(self) -> None:
         stats = self.stats
-        schedule = HopSchedule(self.live.hop, time.monotonic())
-        next_status = schedule.next_slot
+        ring = self._ring
+        timer = HopSchedule(self.live.hop, time.monotonic())  # wake at least every hop without data
+        next_status = timer.next_slot
+        self._hops = HopCounter(max(1, round(self.live.hop * self.sfreq)))
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if schedule.wait(now) > 0:
-                    self._stop.wait(schedule.wait(now))
-                    continue
-                missed = schedule.take(now)
+                wait = timer.wait(now)
+                if wait > 0:
+                    ring.wait(wait, self._samples_needed())  # enough new samples, a stop, or the timer
+                    if self._stop.is_set():
+                        break
+                    now = time.monotonic()
+                if timer.wait(now) == 0:
+                    timer.take(now)
                 t0 = time.perf_counter()
                 published = self._update()
                 with stats.lock:
-                    stats.ticks += missed + 1
-                    stats.skipped_updates += missed
+                    stats.wakeups += 1
                     if published:
                         stats.update_seconds.add(time.perf_counter() - t0)
                 if now >= next_status and self._status is not None:
@@ -285,15 +302,46 @@ class Engine:
             logger.exception("the processing thread failed")
             self._fail(err)
 
-    def _update(self) -> bool:
-        """Process the new samples; run the model and publish if there is a new full window."""
-        block = self._ring.read()
+    def _samples_needed(self) -> int:
+        """Input samples that surely do not yet reach the next hop boundary, plus one.
+
+        A lower bound (one model-rate sample of slack for the resampler's phase, less what the
+        clock holds undecided): the thread then wakes once for most of a hop instead of at
+        every write of a source that pushes sample by sample.
+        """
         pipe = self._pipeline
-        pipe.feed(block)
-        pipe.poll(pylsl.local_clock())
-        if not pipe.ready or pipe.total_out == self._last_total:
+        need = self._hops.next_boundary - pipe.total_out
+        return max(1, math.floor((need - 1) * pipe.sfreq_in / pipe.sfreq) - pipe.n_held)
+
+    def _update(self) -> bool:
+        """Process the new samples; run the model and publish if they reached a hop boundary."""
+        block = self._ring.read()
+        pipe, hops = self._pipeline, self._hops
+        pipe.feed(block)  # at once: the thread slept until the samples could reach a boundary
+        pipe.poll(pylsl.local_clock())  # samples the clock held back too long (the source went quiet)
+        # a boundary is a slot, but a single pull over several boundaries is one (the source's
+        # chunks are longer than a hop: nothing the engine could have published was skipped)
+        slots = min(hops.passed(pipe.total_out, pipe.ready), max(1, block.n_pulls))
+        now = time.monotonic()
+        if len(block):
+            self._data_at = now
+        elif (
+            not slots
+            and pipe.ready
+            and pipe.total_out != self._last_total
+            and now - self._data_at >= QUIET_HOPS * self.live.hop
+        ):
+            slots = 1  # the source went quiet mid-hop (it ended, or an outage): its newest samples, once
+        if slots:
+            with self.stats.lock:
+                self.stats.ticks += slots
+                self.stats.skipped_updates += (
+                    slots - 1
+                )  # older boundaries of this read: the newest window serves
+        elif not len(block):
             with self.stats.lock:
                 self.stats.idle_updates += 1
+        if not slots or not pipe.ready or pipe.total_out == self._last_total:
             return False
         self._last_total = pipe.total_out
         if pipe.time_base != self._time_base:  # the source came back on another clock: new time base
@@ -335,6 +383,7 @@ class Engine:
                 "source": self.spec.name if self.spec else self.query.describe(),
                 "input_rate": pipe.clock.rate if pipe is not None and pipe.clock.started else st.rate.rate,
                 "samples_received": acq.samples_received if acq else 0,
+                "samples_processed": st.samples_processed,
                 "gaps": st.gaps,
                 "missing_samples": st.missing_samples,
                 "clock_steps": st.clock_steps,
@@ -375,8 +424,9 @@ class Engine:
                 f"ran {ran:.1f} s on {self.device.type}; source {self.spec.describe() if self.spec else '-'}",
                 f"samples received {acq.samples_received if acq else 0}, processed {st.samples_processed}, "
                 f"non-finite dropped {st.nan_samples}",
-                f"predictions published {st.updates}; update slots {st.ticks}, skipped {st.skipped_updates} "
-                f"({100 * st.skip_share():.2f} %), without new data {st.idle_updates}",
+                f"predictions published {st.updates}; update slots (hop boundaries passed) {st.ticks}, "
+                f"skipped {st.skipped_updates} ({100 * st.skip_share():.2f} %); wake-ups {st.wakeups}, "
+                f"without new data {st.idle_updates}",
                 f"gaps {st.gaps} ({st.missing_samples} samples missing), clock steps {st.clock_steps}, "
                 f"NaN runs {st.nan_resets} ({st.nan_samples} samples), overflows {ring.overflows if ring else 0} "
                 f"({ring.lost_samples if ring else 0} samples lost), losses {acq.losses if acq else 0}, "

@@ -158,6 +158,11 @@ class LivePipeline:
         self.resets += 1
         self._stats.count_reset(why)
 
+    @property
+    def n_held(self) -> int:
+        """Input samples fed but not yet decided by the clock (no model-rate output from them yet)."""
+        return int(self._held.shape[0])
+
     # ------------------------------------------------------------------ blocks
     def feed(self, block: Block) -> None:
         """Process one block read from the ring buffer (of any size, including empty)."""

@@ -8,15 +8,55 @@ from collections import deque
 
 import numpy as np
 
-__all__ = ["EngineStats", "HopSchedule", "LatencyTracker", "RateMeter"]
+__all__ = ["EngineStats", "HopCounter", "HopSchedule", "LatencyTracker", "RateMeter"]
+
+
+class HopCounter:
+    """Hop boundaries on the model-rate sample count: an update is due when the count reaches one.
+
+    The grid is tied to the samples (every ``hop`` model-rate samples), not to the wall clock:
+    the processing thread feeds what the reader brought as soon as it is enough to reach the
+    next boundary and calls :meth:`passed` after it; each boundary passed is an update slot,
+    one update runs at once on the newest window and the older slots of the same read are
+    skipped.
+
+    Parameters
+    ----------
+    hop : int
+        Model-rate samples between updates (>= 1).
+    """
+
+    def __init__(self, hop: int) -> None:
+        if int(hop) < 1:
+            raise ValueError(f"a hop must be at least 1 model-rate sample; got {hop}.")
+        self.hop = int(hop)
+        self._last = 0  # boundaries passed so far (count // hop)
+
+    @property
+    def next_boundary(self) -> int:
+        """The model-rate count of the next boundary."""
+        return (self._last + 1) * self.hop
+
+    def passed(self, count: int, ready: bool = True) -> int:
+        """How many new boundaries ``count`` (model-rate samples so far, never decreasing) passed.
+
+        Boundaries passed while not ``ready`` (no prediction could be published) are passed
+        all the same: they are not slots (0 is returned).
+        """
+        b = int(count) // self.hop
+        new = max(0, b - self._last)
+        self._last = max(self._last, b)
+        return new if ready else 0
 
 
 class HopSchedule:
-    """A fixed grid of update slots every ``hop`` seconds; late slots are skipped, never queued.
+    """A fixed grid of slots every ``hop`` seconds; late slots are skipped, never queued.
 
-    When an update runs past one or more slots, :meth:`take` reports them as
-    missed and moves on to the next slot in the future: the next update runs
-    at once on the newest window, and the grid stays where it was.
+    When work runs past one or more slots, :meth:`take` reports them as
+    missed and moves on to the next slot in the future, and the grid stays
+    where it was. The engine's processing thread uses it as its timer (it wakes
+    at least once a hop without data, to notice gaps and push the status);
+    its updates follow the samples (:class:`HopCounter`).
 
     Parameters
     ----------
@@ -131,9 +171,10 @@ class EngineStats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.updates = 0  #: predictions published
-        self.ticks = 0  #: update slots (hops) that came due
-        self.skipped_updates = 0  #: slots missed because an update ran past them
-        self.idle_updates = 0  #: slots with no new model-rate sample (nothing published)
+        self.ticks = 0  #: update slots: hop boundaries the model-rate count passed
+        self.skipped_updates = 0  #: slots superseded by a newer pull before their update ran
+        self.wakeups = 0  #: times the processing thread woke (new samples or the timer)
+        self.idle_updates = 0  #: wake-ups that found no new sample (the timer: gaps, status)
         self.gaps = 0  #: gaps: samples missing from the input (bridged or, when too long, reset)
         self.missing_samples = 0  #: input samples missing in those gaps
         self.clock_steps = 0  #: steps of the source's clock with no sample missing (nothing reset)

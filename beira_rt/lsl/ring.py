@@ -4,7 +4,9 @@ One writer (a :class:`~beira_rt.lsl.reader.StreamReader` thread) appends chunks.
 Readers take either
 
 - everything written since the previous :meth:`SampleRing.read` (one consuming
-  reader: the engine's processing thread), with overflows and breaks reported; or
+  reader: the engine's processing thread), with overflows and breaks reported;
+  :meth:`SampleRing.wait` blocks that reader until the next write (the engine's
+  updates are driven by the data, not by a timer); or
 - a copy of the newest samples, :meth:`SampleRing.snapshot` (any number of
   readers: the dashboard's GUI thread), which consumes nothing.
 
@@ -22,6 +24,7 @@ connection) with :meth:`SampleRing.mark_break`.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -63,6 +66,15 @@ class Block:
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
+
+    @property
+    def n_pulls(self) -> int:
+        """How many writes (pulls of the writer) the samples came in: the arrival time changes."""
+        if len(self) == 0:
+            return 0
+        if self.arrivals is None:
+            return 1
+        return 1 + int(np.count_nonzero(np.diff(self.arrivals)))
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,9 @@ class SampleRing:
         self._written = 0  # absolute count of samples written
         self._read = 0  # absolute index of the next sample to read
         self._breaks: deque[int] = deque(maxlen=1024)  # absolute indices, bounded
+        self._new = threading.Event()  # set by every write (and break): wakes a waiting reader
+        self._notified = False  # notify() called since the last wait
+        self._want = 1  # unread samples the waiting reader needs before a write wakes it
         self.overflows = 0  #: reads that found lost samples
         self.lost_samples = 0  #: samples overwritten before they were read
 
@@ -153,11 +168,46 @@ class SampleRing:
             skip = max(0, n - self.capacity)  # a chunk longer than the buffer keeps its newest part
             self._copy_in(data[skip:], stamps[skip:], self._written + skip, float(arrival))
             self._written += n
+            wake = self._written - self._read >= self._want
+        if wake:  # only when the waiting reader has what it asked for: it sleeps through the rest
+            self._new.set()
 
     def mark_break(self) -> None:
         """Mark a discontinuity before the next sample written (e.g. a new connection)."""
         with self._lock:
             self._breaks.append(self._written)
+        self._new.set()
+
+    def notify(self) -> None:
+        """Wake a reader blocked in :meth:`wait` (e.g. to stop it), whatever it waits for."""
+        self._notified = True
+        self._new.set()
+
+    def wait(self, timeout: float | None = None, min_new: int = 1) -> bool:
+        """Block until ``min_new`` samples are unread (or a :meth:`notify`), or ``timeout`` passes.
+
+        For the one consuming reader: call it, then :meth:`read`. Returns True when the samples
+        are there or on a notification, False on the timeout. ``min_new`` lets a reader that
+        knows how many samples its next step needs sleep through the writes before them (a
+        source that pushes one sample at a time would otherwise wake it for every sample).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                self._new.clear()  # before the check: a write after it wakes the wait below
+                if self._notified:
+                    self._notified = False
+                    return True
+                with self._lock:
+                    if self._written - self._read >= min_new:
+                        return True
+                    self._want = max(1, int(min_new))
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._new.wait(remaining)
+        finally:
+            self._want = 1
 
     def _copy_in(self, data: np.ndarray, stamps: np.ndarray, at: int, arrival: float) -> None:
         n = data.shape[0]

@@ -48,9 +48,36 @@ def test_parity_with_offline_prediction(tiny_bundle, live_cfg, worker_threads, s
     assert n.max() == reference.shape[0] + tiny_bundle.config.model.n_times - 2  # the last sample was used
     st = json.loads(run.status.values[-1][0])
     assert st["state"] == "stopped" and st["updates"] == n.size and st["gaps"] == 0
-    assert st["samples_received"] == data.shape[0]
+    assert st["samples_received"] == st["samples_processed"] == data.shape[0]
     assert st["lookahead"] == la and st["model_hash"] == tiny_bundle.content_hash
     assert st["inference"] == "window, stem cache"  # a reference bundle: the whole window
+
+
+@pytest.mark.slow
+def test_updates_follow_the_samples_on_a_hop_grid_of_the_sample_index(tiny_bundle, live_cfg, worker_threads):
+    """Data-driven updates: a prediction when the model-rate count reaches a multiple of the hop
+    (not at wall-clock slots), and the samples after the last boundary once the source is quiet."""
+    sfreq = 1000.0
+    hop_n = round(live_cfg.hop * tiny_bundle.config.preprocessing.sfreq)  # 5 model-rate samples
+    data = eeg(2037, sfreq, len(STREAM_LABELS), seed=11)  # 204 model-rate samples: 4 after the last boundary
+    name, sid = unique_name()
+    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=10)
+    run = EngineRun(tiny_bundle, live_cfg, sid, worker_threads)
+    src.go.set()
+    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
+    run.finish()
+    la = tiny_bundle.lookahead
+    reference = offline(tiny_bundle, data[:, STREAM_PICKS], sfreq, la)
+    n = match(run.pred.stamps, run.pred.values, src.t0, la, tiny_bundle, reference)
+    W = tiny_bundle.config.model.n_times
+    on_grid = (n[:-1] + 1) % hop_n == 0  # n + 1 model-rate samples were in when the update ran
+    assert on_grid.all(), f"predictions off the sample grid at n = {n[:-1][~on_grid]}"
+    assert n[-1] == 203  # the tail, published once the source went quiet
+    assert n.size >= (204 - W) // hop_n // 2  # most boundaries got their update
+    st = json.loads(run.status.values[-1][0])
+    assert st["updates"] == n.size and st["update_slots"] >= st["updates"]
+    assert st["updates"] + st["skipped_updates"] <= st["update_slots"]
 
 
 @pytest.mark.slow

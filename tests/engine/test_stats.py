@@ -66,3 +66,20 @@ def test_rate_meter_measures_from_timestamps():
     assert meter.rate == pytest.approx(500.0)
     meter.reset()
     assert math.isnan(meter.rate)
+
+
+def test_hop_counter_slots_follow_the_sample_count():
+    from beira_rt.engine.stats import HopCounter
+
+    hops = HopCounter(10)
+    # one model-rate sample per pull: a slot exactly at each multiple of 10
+    slots = [n for n in range(1, 61) if hops.passed(n)]
+    assert slots == [10, 20, 30, 40, 50, 60]
+    assert hops.passed(60) == 0  # no new boundary
+    assert hops.passed(95) == 3  # one read over several boundaries: 3 slots (one update, 2 skipped)
+    assert hops.passed(99) == 0
+    assert hops.passed(100, ready=False) == 0  # a boundary passed while nothing may be published
+    assert hops.passed(105) == 0  # ... is passed all the same
+    assert hops.passed(110) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        HopCounter(0)

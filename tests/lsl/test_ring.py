@@ -6,6 +6,7 @@ The consuming reads are the engine's; the snapshots (float32) are the dashboard'
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -223,3 +224,47 @@ def test_reader_sees_consistent_contiguous_copies_while_a_thread_writes():
             checked += 1
     thread.join()
     assert buf.snapshot().data[-1, 0] == buf.n_written - 1 >= total - 1
+
+
+def test_wait_wakes_on_a_write_from_another_thread_and_times_out_without_one():
+    ring = SampleRing(100, 3)
+    assert ring.wait(0.01) is False  # nothing written
+    woke = []
+    reader = threading.Thread(target=lambda: woke.append(ring.wait(30.0)))
+    reader.start()
+    ring.write(*_ramp(0, 5), arrival=1.0)
+    reader.join(30.0)
+    assert woke == [True] and len(ring.read()) == 5
+    ring.write(*_ramp(5, 7), arrival=2.0)  # written before the wait: the wait returns at once
+    assert ring.wait(30.0) is True
+    assert ring.wait(0.01) is True  # still unread
+    assert len(ring.read()) == 2
+    assert ring.wait(0.01) is False  # read: nothing new
+    ring.notify()
+    assert ring.wait(30.0) is True
+
+
+def test_wait_for_a_number_of_samples_sleeps_through_the_writes_before_them():
+    ring = SampleRing(100, 3)
+    woke = []
+    reader = threading.Thread(target=lambda: woke.append((ring.wait(30.0, min_new=5), ring.available)))
+    reader.start()
+    for i in range(7):  # one sample per write, as some amplifiers push
+        ring.write(*_ramp(i, i + 1), arrival=float(i))
+        time.sleep(0.02)
+    reader.join(30.0)
+    assert woke and woke[0][0] is True and 5 <= woke[0][1] <= 7
+    assert ring.wait(0.05, min_new=20) is False  # 7 unread, 20 asked: the timeout
+    ring.notify()
+    assert ring.wait(30.0, min_new=20) is True  # a notification wakes it whatever it waits for
+
+
+def test_a_block_counts_the_writes_it_came_in():
+    ring = SampleRing(100, 3)
+    assert ring.read().n_pulls == 0
+    ring.write(*_ramp(0, 5), arrival=1.0)
+    ring.write(*_ramp(5, 6), arrival=2.0)
+    ring.write(*_ramp(6, 9), arrival=3.0)
+    assert ring.read().n_pulls == 3
+    ring.write(*_ramp(9, 30), arrival=4.0)
+    assert ring.read().n_pulls == 1

@@ -89,6 +89,20 @@ def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_pat
     # the live read-out runs other batches (float summation order may differ with threads)
     assert again["test"]["r_by_lookahead"] == pytest.approx(metrics["test"]["r_by_lookahead"], abs=1e-6)
     assert (tmp_path / "evaluation.json").is_file() and (tmp_path / "test_predictions.png").is_file()
+    # the live read-out at the bundle's look-ahead for every test sample: the engine's windows
+    live, data = again["live"], prepare_with_bundle(bundle, recording)
+    assert live["readout"] == ("streaming" if bundle.config.model.variant == "causal" else "windows")
+    la = round(bundle.lookahead * data.sfreq)
+    step = 1 if live["readout"] == "streaming" else 10  # streaming: every sample
+    assert live["every_samples"] == step
+    idx = np.arange(data.split.test.start, data.split.test.stop, step)
+    idx = idx[idx + la < data.eeg.shape[1]]
+    assert live["n_samples"] == idx.size
+    ref = predict_at(
+        bundle.build_model(), data.eeg, idx + la, bundle.lookahead, "cpu", 16, exact_windows=True
+    )
+    r_ref = pearson_r(ref.T, data.target[:, idx])
+    np.testing.assert_allclose(list(live["r_per_roi"].values()), r_ref, rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow
