@@ -25,7 +25,7 @@ session-demo: $(STAMP)
 	$(BIN)/python tools/session_demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -ra --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -ra --durations=40 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check beira_rt offline tools tests
