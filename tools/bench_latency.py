@@ -94,9 +94,12 @@ def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: i
 
 
 # ---------------------------------------------------------------------------- bundle
-def random_bundle(path: Path, n_channels: int, config: str | None = None, variant: str | None = None) -> Path:
+def random_bundle(
+    path: Path, channels: int | list[str], config: str | None = None, variant: str | None = None
+) -> Path:
     """Save the architecture of ``config`` (default: the built-in defaults), ``model.variant``
-    replaced by ``variant`` when given, with random weights as a bundle."""
+    replaced by ``variant`` when given, with random weights as a bundle; ``channels``: labels,
+    or a number of the CWL channels."""
     import torch
 
     from beira_rt.bundle import ModelBundle, save_bundle
@@ -104,7 +107,7 @@ def random_bundle(path: Path, n_channels: int, config: str | None = None, varian
     from beira_rt.models import BEIRA
 
     cfg = override(load_config(config), {"model.variant": variant})
-    ch_names = tuple(CWL_CHANNELS[:n_channels])
+    ch_names = tuple(CWL_CHANNELS[:channels]) if isinstance(channels, int) else tuple(channels)
     rois = tuple(cfg.data.rois)
     torch.manual_seed(0)
     model = BEIRA.from_config(cfg.model, len(ch_names), len(rois), cfg.preprocessing.sfreq)

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
-from bench_latency import Pull, _pct  # noqa: E402
+from bench_latency import Pull, _pct, random_bundle  # noqa: E402
 
 from beira_rt.lsl import use_loopback_config  # noqa: E402
 
@@ -94,37 +94,6 @@ def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: i
     print(f"SOURCE pushed {pushed} late_max_ms {late * 1e3:.1f}", flush=True)
     time.sleep(2.0)  # let the last chunks leave before the outlet goes
     return 0
-
-
-def random_bundle(path: Path, labels: list[str], config: str | None, variant: str | None) -> Path:
-    """The architecture of ``config`` (default: the built-in defaults) for these channels, random weights."""
-    import torch
-
-    from beira_rt.bundle import ModelBundle, save_bundle
-    from beira_rt.config import load_config, override
-    from beira_rt.models import BEIRA
-
-    cfg = override(load_config(config), {"model.variant": variant})
-    rois = tuple(cfg.data.rois)
-    torch.manual_seed(0)
-    model = BEIRA.from_config(cfg.model, len(labels), len(rois), cfg.preprocessing.sfreq)
-    save_bundle(
-        ModelBundle(
-            config=cfg,
-            ch_names=tuple(labels),
-            sfreq_in=1000.0,
-            rois=rois,
-            norm_mean=np.zeros(len(labels)),
-            norm_std=np.full(len(labels), 10.0),
-            target_mean=np.zeros(len(rois)),
-            target_std=np.ones(len(rois)),
-            lookahead=0.0,
-            metrics={},
-            state_dict=model.state_dict(),
-        ),
-        path,
-    )
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
