@@ -61,35 +61,53 @@ CWL_CHANNELS = tuple(
 
 
 # ---------------------------------------------------------------------------- source process
-def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: int, n_channels: int) -> int:
-    """Publish synthetic EEG at real-time pace until ``seconds`` of data were pushed."""
+def run_source(
+    name: str,
+    source_id: str,
+    sfreq: float,
+    seconds: float,
+    chunk: int,
+    n_channels: int,
+    labels: list[str] | None = None,
+    linger: float = 0.5,
+) -> int:
+    """Publish synthetic EEG at real-time pace until ``seconds`` of data were pushed.
+
+    Prints ``SOURCE pushed N late_max_ms X`` at the end (how far behind its schedule it fell),
+    then keeps the outlet ``linger`` seconds for the last chunks to leave.
+    """
     import pylsl
 
     from beira_rt.lsl import write_channels
 
-    labels = list(CWL_CHANNELS[:n_channels]) + [f"X{i}" for i in range(n_channels - len(CWL_CHANNELS))]
+    if labels is None:
+        labels = list(CWL_CHANNELS[:n_channels]) + [f"X{i}" for i in range(n_channels - len(CWL_CHANNELS))]
     info = pylsl.StreamInfo(name, "EEG", n_channels, sfreq, "float32", source_id)
     write_channels(info, labels, ["EEG"] * n_channels, ["microvolts"] * n_channels)
     outlet = pylsl.StreamOutlet(info, max_buffered=60)
     rng = np.random.default_rng(0)
-    block = (20.0 * rng.standard_normal((int(sfreq) * 4, n_channels))).astype(np.float32)  # 4 s, looped
+    block = (20.0 * rng.standard_normal((int(sfreq) * 2, n_channels))).astype(np.float32)  # 2 s, looped
     if not outlet.wait_for_consumers(120.0):
         print("source: nobody connected within 120 s", file=sys.stderr)
         return 1
+    time.sleep(0.5)  # the consumer's inlet settles before the clock starts
     n_total = int(seconds * sfreq)
     period = 1.0 / sfreq
     t0 = pylsl.local_clock()
-    pushed = 0
+    pushed, late = 0, 0.0
     while pushed < n_total:
         end = min(pushed + chunk, n_total)
         due = t0 + (end - 1) * period
         delay = due - pylsl.local_clock()
         if delay > 0:
             time.sleep(delay)
+        else:
+            late = max(late, -delay)
         idx = np.arange(pushed, end) % block.shape[0]
         outlet.push_chunk(block[idx], timestamp=due)
         pushed = end
-    time.sleep(0.5)
+    print(f"SOURCE pushed {pushed} late_max_ms {late * 1e3:.1f}", flush=True)
+    time.sleep(linger)
     return 0
 
 

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
-from bench_latency import Pull, _pct, random_bundle  # noqa: E402
+from bench_latency import Pull, _pct, random_bundle, run_source  # noqa: E402
 
 from beira_rt.lsl import use_loopback_config  # noqa: E402
 
@@ -60,42 +60,6 @@ def channel_names(n: int) -> list[str]:
     return names[:n]
 
 
-def run_source(name: str, source_id: str, sfreq: float, seconds: float, chunk: int, n_channels: int) -> int:
-    """Publish synthetic EEG at real-time pace for ``seconds``; print the samples pushed."""
-    import pylsl
-
-    from beira_rt.lsl import write_channels
-
-    labels = channel_names(n_channels)
-    info = pylsl.StreamInfo(name, "EEG", n_channels, sfreq, "float32", source_id)
-    write_channels(info, labels, ["EEG"] * n_channels, ["microvolts"] * n_channels)
-    outlet = pylsl.StreamOutlet(info, max_buffered=60)
-    rng = np.random.default_rng(0)
-    block = (20.0 * rng.standard_normal((int(sfreq) * 2, n_channels))).astype(np.float32)  # 2 s, looped
-    if not outlet.wait_for_consumers(120.0):
-        print("source: nobody connected within 120 s", file=sys.stderr)
-        return 1
-    time.sleep(0.5)
-    n_total = int(seconds * sfreq)
-    period = 1.0 / sfreq
-    t0 = pylsl.local_clock()
-    pushed, late = 0, 0.0
-    while pushed < n_total:
-        end = min(pushed + chunk, n_total)
-        due = t0 + (end - 1) * period
-        delay = due - pylsl.local_clock()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            late = max(late, -delay)
-        idx = np.arange(pushed, end) % block.shape[0]
-        outlet.push_chunk(block[idx], timestamp=due)
-        pushed = end
-    print(f"SOURCE pushed {pushed} late_max_ms {late * 1e3:.1f}", flush=True)
-    time.sleep(2.0)  # let the last chunks leave before the outlet goes
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=600.0, help="seconds of EEG pushed (default 10 min)")
@@ -109,7 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source-id", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.role == "source":
-        return run_source(a.name, a.source_id, a.sfreq, a.seconds, a.chunk, a.channels)
+        return run_source(
+            a.name,
+            a.source_id,
+            a.sfreq,
+            a.seconds,
+            a.chunk,
+            a.channels,
+            channel_names(a.channels),
+            linger=2.0,
+        )
 
     import psutil
 

@@ -238,10 +238,12 @@ class StreamReader:
         self._inlet, self.meta = inlet, meta
         if first:
             self.first = meta
-        self.n_connects += 1
         self._last_data, self._stalled = pylsl.local_clock(), False
         self._rate_clock, self._rate_count = self._last_data, 0
         self.on_connect(meta, first)
+        # counted after the hook has built what the new stream needs, so that whoever sees the count
+        # also sees the new buffers
+        self.n_connects += 1
         self._state = "connected"
 
     def _close(self) -> None:
