@@ -64,6 +64,17 @@ class WorkerThread(threading.Thread):
             self.error = err
 
 
+@pytest.fixture(scope="session")
+def demo_subject_dir(tmp_path_factory) -> Path:
+    """The demo's recording, written once per run: synthetic CWL subject ``trio1``, 300 s, seed 0,
+    with its atlas (the folder ``make demo`` writes to data/)."""
+    from offline.synthetic import make_synthetic_subject
+
+    root = tmp_path_factory.mktemp("demo-data")
+    make_synthetic_subject(root, "trio1", duration=300.0, seed=0)
+    return root
+
+
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
     """One torch thread for the test (robust when other processes share the CPU), restored after."""

@@ -47,18 +47,18 @@ def test_demo_bundle_is_the_default_model(demo):
 
 
 @pytest.mark.slow
-def test_demo_bundle_reproduces_its_stored_test_metrics(demo, tmp_path):
+def test_demo_bundle_reproduces_its_stored_test_metrics(demo, demo_subject_dir, tmp_path):
     from offline.evaluate import evaluate_bundle
     from offline.loader import load_cwl_subject
-    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
+    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE
 
-    make_synthetic_subject(tmp_path, "trio1", duration=300.0, seed=0)
+    data = demo_subject_dir
     rec = load_cwl_subject(
-        tmp_path,
+        data,
         "trio1",
         demo.config.data,
-        atlas=tmp_path / "atlas" / ATLAS_FILE,
-        atlas_labels=tmp_path / "atlas" / ATLAS_LABELS_FILE,
+        atlas=data / "atlas" / ATLAS_FILE,
+        atlas_labels=data / "atlas" / ATLAS_LABELS_FILE,
         sfreq_out=demo.sfreq,
     )
     # The data hash is over the files' bytes, which also depend on the writers' library versions

@@ -37,7 +37,7 @@ def _check_round_trip(spec, inlet):
     np.testing.assert_allclose(np.diff(ts), 1.0 / spec.sfreq, atol=1e-9)
 
 
-@pytest.mark.parametrize("run", range(20))
+@pytest.mark.parametrize("run", range(5))
 def test_round_trip_thread_outlet(lsl_source_thread, lsl_inlet, run):
     spec = lsl_source_thread(n_channels=4, sfreq=1000.0, n_samples=500, chunk_size=7)
     inlet = lsl_inlet(spec)
@@ -46,7 +46,7 @@ def test_round_trip_thread_outlet(lsl_source_thread, lsl_inlet, run):
     _check_round_trip(spec, inlet)
 
 
-@pytest.mark.parametrize("run", range(20))
+@pytest.mark.parametrize("run", range(5))
 def test_round_trip_subprocess_outlet(lsl_source_process, lsl_inlet, run):
     spec = lsl_source_process(n_channels=3, sfreq=500.0, n_samples=250, chunk_size=5)
     inlet = lsl_inlet(spec)

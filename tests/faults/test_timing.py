@@ -62,7 +62,7 @@ def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(
     cwl_bundle, fault_live, amplifier, worker_threads
 ):
     """38 shuffled channels in volts, chunks of 10 stamped at the push +-5 ms, a step back now and then."""
-    amp = amplifier(seconds=20.0, jitter=0.005, backward_every=37, backward=0.015, chunk_size=10)
+    amp = amplifier(seconds=14.0, jitter=0.005, backward_every=29, backward=0.015, chunk_size=10)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     assert amp.backward_steps > 40  # the stamps did step backwards (by up to 15 ms)
     st = run.engine.stats
@@ -73,7 +73,7 @@ def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(
 def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(
     cwl_bundle, fault_live, amplifier, worker_threads
 ):
-    amp = amplifier(seconds=20.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3)
+    amp = amplifier(seconds=16.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     st = run.engine.stats
     assert st.gaps == 0 and st.clock_steps == 0 and not st.resets
@@ -98,7 +98,7 @@ def test_a_source_on_another_clock(cwl_bundle, fault_live, amplifier, worker_thr
 def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(
     cwl_bundle, fault_live, amplifier, worker_threads, jump
 ):
-    amp = amplifier(seconds=16.0, clock_jump=(6.0, jump), seed=5)
+    amp = amplifier(seconds=13.0, clock_jump=(6.0, jump), seed=5)
     run = _run(cwl_bundle, fault_live, amp, worker_threads)
     st = run.engine.stats
     assert st.clock_steps == 1 and st.gaps == 0 and not st.resets and st.bridged_samples == 0
