@@ -217,6 +217,22 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
     return split_heads(model).to(device)
 
 
+#: parameter names of the front end's temporal filters (fused and separate-head layouts alike)
+FILTER_PARAMS = ("interpretable.band_pass.", "interpretable.envelope.")
+
+
+def _param_groups(net: torch.nn.Module, filter_lr_scale: float) -> list[dict]:
+    """AdamW parameter groups: the front end's band-pass and envelope filters at
+    ``filter_lr_scale`` times the learning rate (``lr_scale`` in each group), the rest at 1."""
+    filters, rest = [], []
+    for name, p in net.named_parameters():
+        (filters if any(k in name for k in FILTER_PARAMS) else rest).append(p)
+    groups = [{"params": rest, "lr_scale": 1.0}]
+    if filters:
+        groups.append({"params": filters, "lr_scale": float(filter_lr_scale)})
+    return groups
+
+
 def _front_end_params(model: BEIRA) -> list[torch.nn.Parameter]:
     """The parameters of the interpretable front end (head-major along their first axis)."""
     return [p for layer in model.interpretable.layers() for p in layer.parameters(recurse=False)]
@@ -391,7 +407,9 @@ def train_model(
         tie_front_ends_(model)
     net = model if tcfg.share_front_end else _training_layout(model, tcfg.head_layout, device)
     restore_bn = distributed.sync_batch_norm_(net, device) if ctx.active else None
-    optimizer = torch.optim.AdamW(net.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        _param_groups(net, tcfg.filter_lr_scale), lr=tcfg.lr, weight_decay=tcfg.weight_decay
+    )
     params = [p for p in net.parameters()]
     # training.ema_decay: an exponential moving average of the weights, validated and kept instead
     ema = [p.detach().clone() for p in params] if tcfg.ema_decay is not None else None
@@ -440,7 +458,7 @@ def train_model(
                     break
                 frac = training_progress(result.n_steps, total_steps, elapsed, budget)
                 for group in optimizer.param_groups:
-                    group["lr"] = tcfg.lr * lr_factor(frac, tcfg)
+                    group["lr"] = tcfg.lr * group["lr_scale"] * lr_factor(frac, tcfg)
                 starts = sampler.starts(tcfg.batch_size)[ctx.rank * local : (ctx.rank + 1) * local]
                 x, y = sampler.windows(starts)
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -159,6 +159,12 @@ class TrainingConfig:
     )
     lr: float = spec(1e-3, doc="AdamW learning rate", gt=0)
     weight_decay: float = spec(3e-4, doc="AdamW weight decay", ge=0)
+    filter_lr_scale: float = spec(
+        1.0,
+        doc="learning-rate multiplier of the band-pass and envelope filters of the interpretable front "
+        "end (a filter-bank start barely moves at the common rate in a CPU budget)",
+        gt=0,
+    )
     loss: str = spec("mse", doc="training loss", choices=("mse", "corr", "mse+corr"))
     max_epochs: int = spec(30, doc="upper bound on epochs", ge=1)
     steps_per_epoch: int = spec(20, doc="optimisation steps per epoch", ge=1)

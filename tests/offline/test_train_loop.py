@@ -237,3 +237,27 @@ def test_shared_front_end_and_weight_average(cfg, data):
             device=torch.device("cpu"),
             progress=False,
         )
+
+
+@pytest.mark.parametrize("layout", ["fused", "separate"])
+def test_filter_lr_scale_steps_the_front_end_filters_faster(cfg, data, layout):
+    """training.filter_lr_scale: Adam's first step is about the learning rate per weight, so the
+    band-pass and envelope taps move ``scale`` times as far as the rest (the unmixing here)."""
+    scale = 8.0
+    cfg = override(
+        cfg,
+        {"training.max_epochs": 1, "training.steps_per_epoch": 1, "training.head_layout": layout,
+         "training.filter_lr_scale": scale, "training.weight_decay": 0.0, "model.dropout": 0.0},
+    )  # fmt: skip
+    model = _model(cfg, data)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    train_model(model, data, cfg, device=torch.device("cpu"), progress=False)
+    step = {k: (v.detach() - before[k]).abs() for k, v in model.named_parameters()}
+
+    def typical(name):  # the median step of the weights that moved at all
+        s = step[name]
+        return s[s > 0].median().item()
+
+    unmix, band, env = (typical(f"interpretable.{k}.weight") for k in ("unmix", "band_pass", "envelope"))
+    assert band / unmix == pytest.approx(scale, rel=0.1)
+    assert env / unmix == pytest.approx(scale, rel=0.1)
