@@ -42,7 +42,7 @@ from beira_rt._bundle_file import (
 )
 from beira_rt._logging import logger
 from beira_rt.config import BeiraConfig, ConfigError, from_dict, to_dict
-from beira_rt.models import BEIRA
+from beira_rt.models import BEIRA, BEIRAReadout, build_model
 from beira_rt.preprocessing.normalize import as_stats
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class ModelBundle:
 
     # ------------------------------------------------------------------ builders
 
-    def build_model(self, device: str | torch.device = "cpu") -> BEIRA:
+    def build_model(self, device: str | torch.device = "cpu") -> BEIRA | BEIRAReadout:
         """The model, weights loaded, in eval mode, on ``device``."""
         model = _check_weights(self)
         model.load_state_dict(self.state_dict)
@@ -267,10 +267,10 @@ def _metadata(bundle: ModelBundle) -> dict[str, Any]:
     }
 
 
-def _check_weights(bundle: ModelBundle) -> BEIRA:
+def _check_weights(bundle: ModelBundle) -> BEIRA | BEIRAReadout:
     """Build the architecture of ``bundle.config`` and check the state dict against it."""
     try:
-        model = BEIRA.from_config(bundle.config.model, bundle.n_chans, bundle.n_rois, bundle.sfreq)
+        model = build_model(bundle.config.model, bundle.n_chans, bundle.n_rois, bundle.sfreq)
     except ValueError as err:
         raise BundleError(f"the bundle's model configuration cannot be built: {err}") from None
     expected = model.state_dict()

@@ -23,6 +23,7 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.models import BEIRA
+from beira_rt.models.readout import BEIRAReadout
 from beira_rt.models.shared_windows import check_ends, window_columns
 from beira_rt.models.streaming import stream_columns, streams_exactly
 
@@ -80,7 +81,7 @@ def _model_and_stats(
     if isinstance(source, ModelBundle):
         model = source.build_model("cpu" if device is None else resolve_device(device))
         return model, source.target_mean, source.target_std
-    if isinstance(source, BEIRA):
+    if isinstance(source, (BEIRA, BEIRAReadout)):
         model = source
         if device is not None:
             model = model.to(resolve_device(device))
@@ -88,6 +89,28 @@ def _model_and_stats(
             raise ValueError("predict_at needs the model in eval mode; call model.eval() first.")
         return model, None, None
     raise TypeError(f"predict_at needs a ModelBundle or a BEIRA model, got {type(source).__name__}.")
+
+
+@torch.inference_mode()
+def _readout_columns(
+    model: BEIRAReadout, z: torch.Tensor, ends: np.ndarray, column: int, batch_size: int
+) -> torch.Tensor:
+    """Column ``column`` of the windows ending at ``ends`` for the read-out back end: one pass
+    over the signal when the column holds its receptive field (the same values), else each window."""
+    W = model.n_times
+    check_ends(ends, z.shape[1], W)
+    if not ends.size:
+        return torch.zeros((0, model.n_outputs), device=z.device)
+    if column >= model.receptive_field - 1:
+        at = ends - (W - 1 - column)
+        lo, hi = int(at.min()), int(at.max()) + 1
+        return model.one_pass(z, lo, hi)[:, torch.from_numpy(at - lo).to(z.device)].T
+    out = []
+    for i in range(0, ends.size, batch_size):
+        idx = torch.from_numpy(ends[i : i + batch_size] - W + 1).to(z.device)
+        windows = z[:, idx[:, None] + torch.arange(W, device=z.device)].permute(1, 0, 2)
+        out.append(model(windows)[:, :, column])
+    return torch.cat(out)
 
 
 def predict_at(
@@ -140,7 +163,9 @@ def predict_at(
     dev = next(model.parameters()).device
     zt = torch.as_tensor(z, dtype=torch.float32).to(dev)
     ends_arr = np.asarray(ends, dtype=np.int64) if len(ends) else np.zeros(0, dtype=np.int64)
-    if not exact_windows and streams_exactly(model, model.n_times - 1 - column):
+    if isinstance(model, BEIRAReadout):
+        out = _readout_columns(model, zt, ends_arr, column, batch_size)
+    elif not exact_windows and streams_exactly(model, model.n_times - 1 - column):
         check_ends(ends_arr, z.shape[1], model.n_times)
         out = stream_columns(model, zt, torch.from_numpy(ends_arr), model.n_times - 1 - column)
     else:

@@ -33,13 +33,14 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.config import BeiraConfig, override
-from beira_rt.models import BEIRA
+from beira_rt.models import BEIRA, build_model
 
 from . import report
 from .dataset import GroupData, PreparedData
 from .metrics import pearson_r, predict_block
 from .pipeline import jsonable
 from .split import Block
+from .spoc import apply_spoc, spoc_branches
 from .train import TrainResult, train_model
 
 __all__ = [
@@ -61,7 +62,11 @@ def train_group(
 ) -> tuple[BEIRA, TrainResult]:
     """A fresh BEIRA (seeded with ``training.seed``) trained on every subject of ``group``."""
     torch.manual_seed(cfg.training.seed)
-    model = BEIRA.from_config(cfg.model, group.n_chans, group.n_rois, group.sfreq).to(device)
+    model = build_model(cfg.model, group.n_chans, group.n_rois, group.sfreq)
+    if cfg.model.filter_start == "spoc":
+        parts = [(p.eeg, p.target, p.split.train) for p in group.parts]
+        apply_spoc(model, spoc_branches(parts, group.sfreq, cfg.model.bold_delay))
+    model = model.to(device)
     result = train_model(model, group, cfg, device=device, progress=progress)
     model.eval()
     return model, result

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from beira_rt.config import BeiraConfig
+from beira_rt.models.readout import BEIRAReadout
 
 from .split import Block
 
@@ -188,6 +189,12 @@ def predict_span(
     device = torch.device(device)
     was_training = model.training
     model.eval()
+    if isinstance(model, BEIRAReadout):  # every window column with its history is this one pass
+        lo = max(0, start - model.receptive_field + 1)
+        z = torch.from_numpy(np.ascontiguousarray(eeg[:, lo:stop], dtype=np.float32))
+        pred = model.one_pass(z.to(device), start - lo, stop - lo).float().cpu().numpy()
+        model.train(was_training)
+        return np.ascontiguousarray(pred, dtype=np.float32)
     idx = np.arange(start, stop)
     s_of_i = window_starts(idx, n_eeg, n_times, variant)
     uniq, inverse = np.unique(s_of_i, return_inverse=True)
@@ -287,8 +294,14 @@ def predict_live(
     was_training = model.training
     model.eval()
     W, n_eeg = model.n_times, eeg.shape[1]
-    mode = "streaming" if streams_exactly(model, lookahead) else "windows"
-    step = max(1, int(step if step is not None else (1 if mode == "streaming" else HOP_WINDOWS)))
+    if isinstance(model, BEIRAReadout):
+        mode = "one pass" if W - 1 - lookahead >= model.receptive_field - 1 else "windows"
+        step = step if step is not None else (1 if mode == "one pass" else None)
+    else:
+        mode = "streaming" if streams_exactly(model, lookahead) else "windows"
+    step = max(
+        1, int(step if step is not None else (1 if mode in ("streaming", "one pass") else HOP_WINDOWS))
+    )
     idx = np.arange(max(start, W - 1 - lookahead), min(stop, n_eeg - lookahead), step, dtype=np.int64)
     pred = predict_at(model, eeg, idx + lookahead, lookahead / model.sfreq, device, batch_size)
     model.train(was_training)

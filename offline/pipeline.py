@@ -27,12 +27,13 @@ from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle, save_bundle
 from beira_rt.config import BeiraConfig, to_dict
 from beira_rt.inference import resolve_device
-from beira_rt.models import BEIRA
+from beira_rt.models import BEIRA, build_model
 
 from . import distributed, report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
+from .spoc import apply_spoc, spoc_branches
 from .train import train_model
 
 __all__ = [
@@ -234,7 +235,13 @@ def run_training(
     timings["preprocess_s"] = time.perf_counter() - t
 
     torch.manual_seed(tcfg.seed)
-    model = BEIRA.from_config(cfg.model, data.n_chans, data.n_rois, data.sfreq).to(device)
+    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+    if cfg.model.filter_start == "spoc":
+        apply_spoc(
+            model,
+            spoc_branches([(data.eeg, data.target, data.split.train)], data.sfreq, cfg.model.bold_delay),
+        )
+    model = model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)
     result = train_model(

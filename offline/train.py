@@ -221,15 +221,45 @@ def _training_layout(model: torch.nn.Module, layout: str, device: torch.device) 
 FILTER_PARAMS = ("interpretable.band_pass.", "interpretable.envelope.")
 
 
-def _param_groups(net: torch.nn.Module, filter_lr_scale: float) -> list[dict]:
-    """AdamW parameter groups: the front end's band-pass and envelope filters at
-    ``filter_lr_scale`` times the learning rate (``lr_scale`` in each group), the rest at 1."""
-    filters, rest = [], []
+def front_end_lr_scale(cfg: BeiraConfig) -> float:
+    """``training.front_end_lr_scale``, null resolved: 0 (frozen) for a front end fitted to the
+    data before training (``model.filter_init`` spoc), else 1."""
+    scale = cfg.training.front_end_lr_scale
+    if scale is None:
+        return 0.0 if cfg.model.filter_start == "spoc" else 1.0
+    return float(scale)
+
+
+#: parameter names of the front end's spatial unmixing
+UNMIX_PARAMS = ("interpretable.unmix.",)
+
+
+def _param_groups(
+    net: torch.nn.Module, filter_lr_scale: float, front_end_lr_scale: float = 1.0
+) -> list[dict]:
+    """AdamW parameter groups (``lr_scale`` in each): the front end's unmixing at
+    ``front_end_lr_scale`` times the learning rate, its band-pass and envelope filters at
+    ``front_end_lr_scale * filter_lr_scale``, the rest at 1. A group at scale 0 is frozen: its
+    parameters stop requiring gradients and are left out of the optimiser."""
+    filters, unmix, rest = [], [], []
     for name, p in net.named_parameters():
-        (filters if any(k in name for k in FILTER_PARAMS) else rest).append(p)
-    groups = [{"params": rest, "lr_scale": 1.0}]
-    if filters:
-        groups.append({"params": filters, "lr_scale": float(filter_lr_scale)})
+        if any(k in name for k in FILTER_PARAMS):
+            filters.append(p)
+        elif any(k in name for k in UNMIX_PARAMS):
+            unmix.append(p)
+        else:
+            rest.append(p)
+    groups = []
+    for params, scale in (
+        (rest, 1.0), (unmix, float(front_end_lr_scale)), (filters, float(front_end_lr_scale * filter_lr_scale))
+    ):  # fmt: skip
+        if not params:
+            continue
+        if scale == 0.0:
+            for p in params:
+                p.requires_grad_(False)
+            continue
+        groups.append({"params": params, "lr_scale": scale})
     return groups
 
 
@@ -395,9 +425,13 @@ def train_model(
         )
     local = tcfg.batch_size // ctx.world_size
     rng = np.random.default_rng(tcfg.seed)  # the same on every rank: all draw the global batch's starts
+    # a model with a finite history (the read-out back end) trains on windows lengthened by it,
+    # the loss on the n_times columns that see no padding; BEIRA on n_times, every column
+    warm = getattr(model, "receptive_field", 1) - 1
+    n_train = cfg.model.n_times + warm
     sampler: WindowSampler | GroupSampler = (
-        GroupSampler(data, cfg.model.n_times, rng) if isinstance(data, GroupData)
-        else WindowSampler(data.eeg, data.target, data.split.train, cfg.model.n_times, rng)
+        GroupSampler(data, n_train, rng) if isinstance(data, GroupData)
+        else WindowSampler(data.eeg, data.target, data.split.train, n_train, rng)
     )  # fmt: skip
     if tcfg.share_front_end:
         if tcfg.head_layout == "separate" or not isinstance(model, BEIRA):
@@ -408,7 +442,9 @@ def train_model(
     net = model if tcfg.share_front_end else _training_layout(model, tcfg.head_layout, device)
     restore_bn = distributed.sync_batch_norm_(net, device) if ctx.active else None
     optimizer = torch.optim.AdamW(
-        _param_groups(net, tcfg.filter_lr_scale), lr=tcfg.lr, weight_decay=tcfg.weight_decay
+        _param_groups(net, tcfg.filter_lr_scale, front_end_lr_scale(cfg)),
+        lr=tcfg.lr,
+        weight_decay=tcfg.weight_decay,
     )
     params = [p for p in net.parameters()]
     # training.ema_decay: an exponential moving average of the weights, validated and kept instead
@@ -464,7 +500,7 @@ def train_model(
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16"):
                     out = forward(x)
-                loss = compute_loss(out.float(), y, tcfg.loss)
+                loss = compute_loss(out.float()[..., warm:], y[..., warm:], tcfg.loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # DDP: gradients averaged over the ranks here
                 if tcfg.share_front_end:

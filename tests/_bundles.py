@@ -11,6 +11,7 @@ from beira_rt.models import BEIRA
 
 #: A small BEIRA with every block: window 128 samples (1.28 s at 100 Hz), total stride 16.
 SMALL_MODEL = {
+    "backbone": "unet",
     "n_times": 128,
     "n_filters": 3,
     "filter_size": 7,

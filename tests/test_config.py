@@ -14,12 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 def test_default_yaml_equals_code_defaults():
     cfg = load_config(REPO / "configs" / "default.yaml")
     assert cfg == BeiraConfig()
-    # the CPU-trainable default keeps the paper's data, preprocessing, window and front end
+    # the CPU-trainable default keeps the paper's data, preprocessing, window and front-end filters;
+    # its back end is the read-out (causal), its front end fitted by SPoC and frozen
     paper = load_config(REPO / "configs" / "paper.yaml")
     assert cfg.data == paper.data and cfg.preprocessing == paper.preprocessing and cfg.live == paper.live
-    for key in ("n_times", "n_filters", "filter_size", "envelope_size", "kernel_sizes", "strides"):
+    for key in ("n_times", "filter_size", "envelope_size"):
         assert getattr(cfg.model, key) == getattr(paper.model, key), key
-    assert cfg.model.channels == (16, 16, 16, 16) and cfg.training.max_minutes == 5.0
+    assert (cfg.model.backbone, cfg.model.variant, cfg.model.filter_start) == ("readout", "causal", "spoc")
+    assert (paper.model.backbone, paper.model.filter_start) == ("unet", "random")
+    assert cfg.model.n_filters == 4 and cfg.training.max_minutes == 5.0
 
 
 def test_paper_yaml_is_the_papers_reference_settings():

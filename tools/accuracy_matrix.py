@@ -65,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds on the first subject"
     )
-    parser.add_argument("--variants", nargs="+", default=["reference", "causal"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="model variants (default: reference and causal; causal only for the read-out back end)",
+    )
     parser.add_argument(
         "--seed-variants",
         nargs="+",
@@ -82,13 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         updates["training.num_threads"] = args.threads
     cfg0 = override(cfg0, updates)
+    if args.variants is None:
+        args.variants = ["causal"] if cfg0.model.backbone == "readout" else ["reference", "causal"]
     root, out = Path(args.data_root), Path(args.out)
     print(f"config: {args.config or 'built-in default'} {updates or ''}")
     m, t = cfg0.model, cfg0.training
+    back = (
+        f"read-out {m.readout_seconds} s every {m.readout_step} s, filters {m.filter_start}"
+        if m.backbone == "readout"
+        else f"channels {list(m.channels)}, strides {list(m.strides)}"
+    )
     print(
-        f"model: n_times {m.n_times}, n_filters {m.n_filters}, channels {list(m.channels)}, "
-        f"strides {list(m.strides)}; training: batch {t.batch_size}, lr {t.lr}, "
-        f"budget {t.max_minutes} min, max steps {t.max_epochs * t.steps_per_epoch}"
+        f"model: {m.backbone} ({m.variant}), n_times {m.n_times}, n_filters {m.n_filters}, {back}; "
+        f"training: batch {t.batch_size}, lr {t.lr}, budget {t.max_minutes} min, "
+        f"max steps {t.max_epochs * t.steps_per_epoch}"
     )
     runs = [(ds, args.train_seeds[0]) for ds in args.data_seeds]
     runs += [(args.data_seeds[0], ts) for ts in args.train_seeds[1:]]

@@ -130,13 +130,13 @@ def untrained_bundle(path: Path, seed: int = 0) -> Path:
 
     from beira_rt.bundle import ModelBundle, save_bundle
     from beira_rt.config import BeiraConfig
-    from beira_rt.models import BEIRA
+    from beira_rt.models import build_model
 
     cfg = BeiraConfig()
     n_rois = len(cfg.data.rois)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = BEIRA.from_config(cfg.model, len(CWL_EEG), n_rois, cfg.preprocessing.sfreq)
+        model = build_model(cfg.model, len(CWL_EEG), n_rois, cfg.preprocessing.sfreq)
     bundle = ModelBundle(
         config=cfg,
         ch_names=CWL_EEG,

@@ -67,7 +67,7 @@ def _startup(cfg: BeiraConfig, data: Path, subjects: list[str], cache_dir: Path 
 
 def _worker(args: argparse.Namespace) -> None:
     """One rank of the throughput run (started by torchrun, or alone for 1 process)."""
-    from beira_rt.models import BEIRA
+    from beira_rt.models import build_model
     from offline.cache import cached_recording, cwl_inputs
     from offline.dataset import prepare_recording
     from offline.distributed import init_from_env
@@ -86,7 +86,7 @@ def _worker(args: argparse.Namespace) -> None:
     )  # fmt: skip
     prepared = prepare_recording(rec, cfg)
     torch.manual_seed(0)
-    model = BEIRA.from_config(cfg.model, prepared.n_chans, prepared.n_rois, prepared.sfreq)
+    model = build_model(cfg.model, prepared.n_chans, prepared.n_rois, prepared.sfreq)
     result = train_model(model, prepared, cfg, device=torch.device("cpu"), progress=False)
     if ctx.is_main:
         Path(args.result).write_text(json.dumps({"steps": result.n_steps, "seconds": result.seconds}))

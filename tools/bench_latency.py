@@ -122,13 +122,13 @@ def random_bundle(
 
     from beira_rt.bundle import ModelBundle, save_bundle
     from beira_rt.config import load_config, override
-    from beira_rt.models import BEIRA
+    from beira_rt.models import build_model
 
     cfg = override(load_config(config), {"model.variant": variant})
     ch_names = tuple(CWL_CHANNELS[:channels]) if isinstance(channels, int) else tuple(channels)
     rois = tuple(cfg.data.rois)
     torch.manual_seed(0)
-    model = BEIRA.from_config(cfg.model, len(ch_names), len(rois), cfg.preprocessing.sfreq)
+    model = build_model(cfg.model, len(ch_names), len(rois), cfg.preprocessing.sfreq)
     bundle = ModelBundle(
         config=cfg,
         ch_names=ch_names,

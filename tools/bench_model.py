@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-repeats", type=int, default=5, help="training-step repeats (default 5)")
     args = parser.parse_args(argv)
 
-    cfg = ModelConfig(variant=args.variant)
+    cfg = ModelConfig(backbone="unet", variant=args.variant)
     torch.manual_seed(0)
     fused = BEIRA.from_config(cfg, args.n_chans, args.n_rois, 100.0)
     separate = split_heads(fused)

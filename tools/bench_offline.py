@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
-from beira_rt.models import BEIRA, split_heads  # noqa: E402
+from beira_rt.models import BEIRA, build_model, split_heads  # noqa: E402
 from beira_rt.models.shared_windows import window_columns  # noqa: E402
 from beira_rt.models.streaming import stream_columns  # noqa: E402
 from beira_rt.preprocessing import Normalizer, preprocess_recording  # noqa: E402
@@ -89,7 +89,7 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
         eeg = eeg[: bundle.n_chans]
     else:
         torch.manual_seed(0)
-        model = BEIRA.from_config(cfg.model, eeg.shape[0], args.n_rois, cfg.preprocessing.sfreq).eval()
+        model = build_model(cfg.model, eeg.shape[0], args.n_rois, cfg.preprocessing.sfreq).eval()
         norm = None
     state: dict[str, np.ndarray] = {}
 

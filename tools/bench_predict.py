@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    cfg = ModelConfig(variant=args.variant)
+    cfg = ModelConfig(backbone="unet", variant=args.variant)
     torch.manual_seed(0)
     model = BEIRA.from_config(cfg, 30, 8, 100.0).eval()
     n = round(args.seconds * 100.0)

@@ -30,7 +30,7 @@ NFFT = 1024
 def drift(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Per band-pass filter of the bundle: cosine with its start, |peak shift| in Hz."""
     bundle = load_bundle(path)
-    if bundle.config.model.filter_init != "filterbank":
+    if bundle.config.model.filter_start != "filterbank":
         raise ValueError(
             f"{path}: model.filter_init is {bundle.config.model.filter_init!r}, not 'filterbank'"
         )

@@ -30,8 +30,17 @@ RETIRED_KEYS = {
 }
 
 
+#: Keys whose default changed, with the value a stored config that lacks them was written with
+#: (a bundle from before the read-out back end holds a U-Net: its config has no model.backbone).
+STORED_DEFAULTS = {("model", "backbone"): "unet"}
+
+
 def _drop_retired(data: dict[str, Any], stored: bool) -> dict[str, Any]:
     out = dict(data)
+    if stored:
+        for (section, key), value in STORED_DEFAULTS.items():
+            if isinstance(out.get(section), dict) and key not in out[section]:
+                out[section] = {**out[section], key: value}
     for (section, key), instead in RETIRED_KEYS.items():
         if isinstance(out.get(section), dict) and key in out[section]:
             if not stored:
@@ -49,7 +58,8 @@ def from_dict(data: dict[str, Any] | None, *, stored: bool = False) -> BeiraConf
         The sections and their keys.
     stored : bool
         True for a config stored in a bundle by an earlier version: keys that were retired
-        since (:data:`RETIRED_KEYS`) are dropped instead of refused.
+        since (:data:`RETIRED_KEYS`) are dropped instead of refused, and keys it lacks whose
+        default changed since take the value it was written with (:data:`STORED_DEFAULTS`).
 
     Raises
     ------

@@ -84,10 +84,25 @@ class ModelConfig:
     """BEIRA architecture (see beira_rt.models)."""
 
     variant: str = spec(
-        "reference", doc="'reference' (same padding) or 'causal'", choices=("reference", "causal")
+        "causal", doc="'reference' (same padding) or 'causal'", choices=("reference", "causal")
+    )
+    backbone: str = spec(
+        "readout",
+        doc="after the interpretable front end: 'unet' (the paper's encoder-decoder) or 'readout' (a "
+        "causal moving average and one learned slow filter per branch over the last readout_seconds, "
+        "summed per ROI; beira_rt.models.readout; needs variant causal)",
+        choices=("unet", "readout"),
+    )
+    readout_seconds: float = spec(
+        18.0, doc="backbone readout: history each output sees through its read-out filter, in seconds", gt=0
+    )
+    readout_step: float = spec(
+        0.32,
+        doc="backbone readout: spacing of the read-out taps (and length of the moving average) in seconds",
+        gt=0,
     )
     n_times: int = spec(2048, doc="window length in model-rate samples", ge=16)
-    n_filters: int = spec(16, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
+    n_filters: int = spec(4, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
     envelope_size: int = spec(51, doc="taps of the learned envelope low-pass filters", ge=1)
     envelope_log: bool = spec(
@@ -96,11 +111,14 @@ class ModelConfig:
         "large envelopes weigh less; no parameters)",
     )
     filter_init: str = spec(
-        "filterbank",
-        doc="initial band-pass and envelope filters: random (torch's default, the paper's) or filterbank "
+        "auto",
+        doc="initial band-pass and envelope filters: auto (spoc for backbone readout, filterbank for unet), "
+        "random (torch's default, the paper's) or filterbank "
         "(each head's branches start as Hann-windowed band-passes at log-spaced frequencies from 3 Hz to "
-        "0.38 x the model rate, and the envelope filters as Hann low-passes); the training moves them",
-        choices=("random", "filterbank"),
+        "0.38 x the model rate, and the envelope filters as Hann low-passes); the training moves them; "
+        "spoc (backbone readout): each branch's spatial filter and band fitted to its ROI on the training "
+        "block before training (source power co-modulation, offline/spoc.py)",
+        choices=("auto", "random", "filterbank", "spoc"),
     )
     channels: tuple[int, ...] = spec(
         (16, 16, 16, 16), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
@@ -112,7 +130,9 @@ class ModelConfig:
     decoder_reduce: int = spec(
         1, doc="decoder widths are the encoder widths divided by this (the bottleneck is kept)", ge=1
     )
-    dropout: float = spec(0.3, doc="dropout after each conv block", ge=0, lt=1)
+    dropout: float = spec(
+        0.1, doc="dropout after each conv block (backbone readout: on the envelopes)", ge=0, lt=1
+    )
     bold_delay: float = spec(
         2.0,
         doc="haemodynamic delay between EEG and BOLD in seconds: the output at EEG time t estimates the BOLD "
@@ -121,7 +141,18 @@ class ModelConfig:
         le=20,
     )
 
+    @property
+    def filter_start(self) -> str:
+        """``filter_init`` with 'auto' resolved: 'spoc' for the read-out back end, else 'filterbank'."""
+        if self.filter_init != "auto":
+            return self.filter_init
+        return "spoc" if self.backbone == "readout" else "filterbank"
+
     def __post_init__(self) -> None:
+        if self.backbone == "readout" and self.variant != "causal":
+            raise ConfigError("model.backbone 'readout' is causal: set model.variant: causal.")
+        if self.filter_init == "spoc" and self.backbone != "readout":
+            raise ConfigError("model.filter_init 'spoc' needs model.backbone: readout.")
         if len(self.kernel_sizes) != len(self.strides) or len(self.channels) != len(self.strides) + 1:
             raise ConfigError(
                 "model.channels must have one more entry than model.strides, and model.kernel_sizes "
@@ -131,7 +162,7 @@ class ModelConfig:
         total_stride = 1
         for stride in self.strides:
             total_stride *= stride
-        if self.n_times % total_stride:
+        if self.n_times % total_stride and self.backbone == "unet":
             lower = max(total_stride, self.n_times // total_stride * total_stride)
             upper = (self.n_times // total_stride + 1) * total_stride
             raise ConfigError(
@@ -155,10 +186,17 @@ class TrainingConfig:
     test_seconds: float = spec(60.0, doc="last block of the recording held out for testing", gt=0)
     val_seconds: float = spec(60.0, doc="block before the test block used for validation", gt=0)
     batch_size: int = spec(
-        16, doc="windows per step, over all processes (with torchrun: a multiple of the process count)", ge=1
+        4, doc="windows per step, over all processes (with torchrun: a multiple of the process count)", ge=1
     )
-    lr: float = spec(1e-3, doc="AdamW learning rate", gt=0)
-    weight_decay: float = spec(3e-4, doc="AdamW weight decay", ge=0)
+    lr: float = spec(3e-3, doc="AdamW learning rate", gt=0)
+    weight_decay: float = spec(1e-2, doc="AdamW weight decay", ge=0)
+    front_end_lr_scale: float | None = spec(
+        None,
+        doc="learning-rate multiplier of the whole interpretable front end (unmixing and filters; the filters "
+        "also get filter_lr_scale); 0 freezes it where it started; null: 0 when the front end starts fitted "
+        "to the data (model.filter_init spoc), else 1",
+        ge=0,
+    )
     filter_lr_scale: float = spec(
         1.0,
         doc="learning-rate multiplier of the band-pass and envelope filters of the interpretable front "
@@ -168,7 +206,7 @@ class TrainingConfig:
     loss: str = spec("mse", doc="training loss", choices=("mse", "corr", "mse+corr"))
     max_epochs: int = spec(30, doc="upper bound on epochs", ge=1)
     steps_per_epoch: int = spec(20, doc="optimisation steps per epoch", ge=1)
-    patience: int = spec(12, doc="epochs without validation improvement before stopping", ge=1)
+    patience: int = spec(30, doc="epochs without validation improvement before stopping", ge=1)
     checkpoint: str = spec(
         "per_roi",
         doc="checkpoint choice on the validation block: per_roi = each ROI head from its own best epoch "

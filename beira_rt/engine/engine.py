@@ -52,6 +52,7 @@ from beira_rt._logging import logger
 from beira_rt.config import LiveConfig
 from beira_rt.inference import WindowPredictor, resolve_device
 from beira_rt.lsl import StreamQuery
+from beira_rt.models import BEIRA
 
 from .channels import ChannelMonitor
 from .device_window import DeviceWindow
@@ -185,7 +186,8 @@ class Engine:
             )
         except ValueError as err:
             raise EngineError(str(err)) from err
-        self._stem = StemCache(self._model, window) if live.stem_cache and self._stream is None else None
+        stem = live.stem_cache and self._stream is None and isinstance(self._model, BEIRA)
+        self._stem = StemCache(self._model, window) if stem else None
         if self._stem is not None and not self._stem.usable:
             logger.info("the stem padding covers the whole window; every update runs the whole model")
             self._stem = None

@@ -96,7 +96,9 @@ def choose_inference(
     if setting == "window":
         return "window", None
     why = ""
-    if not model.causal:
+    if not isinstance(model, BEIRA):
+        why = f"the {type(model).__name__} back end has no streaming path (its whole window costs little)"
+    elif not model.causal:
         why = "the model is the reference variant (streaming needs model.variant: causal)"
     else:
         readout = StreamReadout(model, window, lookahead)

@@ -111,7 +111,7 @@ class BEIRA(BEIRALayout):
         ----------
         model_cfg, n_chans, n_outputs, sfreq
             As :meth:`BEIRASpec.from_config <beira_rt.models.architecture.BEIRASpec.from_config>`;
-            besides, ``model_cfg.filter_init == 'filterbank'`` starts the filters as a filter
+            besides, ``model_cfg.filter_start == 'filterbank'`` starts the filters as a filter
             bank (:meth:`init_filterbank`).
 
         Returns
@@ -120,7 +120,7 @@ class BEIRA(BEIRALayout):
             In training mode, as built.
         """
         model = cls(**BEIRASpec.from_config(model_cfg, n_chans, n_outputs, sfreq).hparams())
-        if model_cfg.filter_init == "filterbank":
+        if model_cfg.filter_start == "filterbank":
             model.init_filterbank()
         return model
 

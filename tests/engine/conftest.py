@@ -21,6 +21,8 @@ STREAM_LABELS = ["EOG", "o2", "FP1", "pz", "Cz"]
 STREAM_PICKS = [2, 4, 1, 3]
 
 TINY_MODEL = ModelConfig(
+    backbone="unet",
+    variant="reference",
     n_times=32,
     n_filters=2,
     filter_size=9,
@@ -32,6 +34,19 @@ TINY_MODEL = ModelConfig(
     dropout=0.0,
 )
 
+
+#: A tiny read-out back end: 4-sample read-out steps, 10 taps; its receptive field (56) fits the window.
+TINY_READOUT_MODEL = ModelConfig(
+    variant="causal",
+    backbone="readout",
+    n_times=64,
+    n_filters=2,
+    filter_size=9,
+    envelope_size=9,
+    readout_seconds=0.4,
+    readout_step=0.04,
+    dropout=0.0,
+)
 
 #: The tiny model, causal, with a window long enough for an exact streaming read-out.
 TINY_CAUSAL_MODEL = dataclasses.replace(TINY_MODEL, variant="causal", n_times=64)
@@ -45,12 +60,12 @@ def make_bundle(
 ):
     """A BEIRA bundle of the ``model`` settings with random (seeded) weights: parity does not need training."""
     from beira_rt.bundle import ModelBundle
-    from beira_rt.models import BEIRA
+    from beira_rt.models import build_model
 
     cfg = dataclasses.replace(BeiraConfig(), model=model)
     with torch.random.fork_rng():  # PyTorch's own initialisation, seeded, global state untouched
         torch.manual_seed(seed)
-        model = BEIRA.from_config(cfg.model, len(ch_names), len(ROIS), cfg.preprocessing.sfreq)
+        model = build_model(cfg.model, len(ch_names), len(ROIS), cfg.preprocessing.sfreq)
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for key, value in model.state_dict().items():
@@ -124,3 +139,8 @@ def eeg(n: int, sfreq: float, n_ch: int, seed: int = 0) -> np.ndarray:
     t = np.arange(n) / sfreq
     alpha = np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, n_ch)[:, None]).T
     return 20 * rng.standard_normal((n, n_ch)) + 30 * alpha + 40 * np.sin(2 * np.pi * 50 * t)[:, None]
+
+
+tiny_readout_bundle_path, tiny_readout_bundle = bundle_fixtures(
+    "tiny_readout_bundle", model=TINY_READOUT_MODEL
+)

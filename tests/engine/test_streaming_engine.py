@@ -79,3 +79,26 @@ def test_engine_refuses_streaming_it_cannot_do(tiny_bundle, live_cfg, worker_thr
     with pytest.raises(EngineError, match="reference variant"):
         engine.start()
     src.go.set()
+
+
+@pytest.mark.parametrize(("sfreq", "chunk"), [(250.0, 1), (1000.0, 7)])
+def test_read_out_back_end_engine_equals_each_window(
+    tiny_readout_bundle, live_cfg, worker_threads, sfreq, chunk
+):
+    """A bundle of the read-out back end (beira_rt/models/readout.py) runs the whole window at each
+    update; over real LSL its published predictions equal each window through the model (1e-4)."""
+    bundle = tiny_readout_bundle
+    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk + 7)
+    name, sid = unique_name()
+    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
+    run = EngineRun(bundle, live_cfg, sid, worker_threads)
+    assert run.engine.inference == "window"
+    src.go.set()
+    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
+    run.finish()
+    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
+    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
+    assert n.size >= 5
+    with pytest.raises(ValueError, match="no streaming path"):
+        choose_inference("streaming", bundle.build_model(), DeviceWindow(4, 64), 0)

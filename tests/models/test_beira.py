@@ -101,7 +101,9 @@ def test_inference_and_autograd_paths_agree(causal):
 
 def test_from_config_equals_direct_construction():
     # the constructor initialises as torch does; filter_init 'filterbank' (the default) is tested below
-    cfg = ModelConfig(variant="causal", n_times=N_TIMES, filter_init="random", envelope_log=False, **SMALL)
+    cfg = ModelConfig(
+        backbone="unet", variant="causal", n_times=N_TIMES, filter_init="random", envelope_log=False, **SMALL
+    )
     torch.manual_seed(3)
     a = BEIRA.from_config(cfg, N_CHANS, N_OUTPUTS, sfreq=250.0)
     b = small(3, causal=True)
@@ -117,7 +119,7 @@ def test_window_not_a_multiple_of_the_strides_is_refused_with_alternatives():
     with pytest.raises(ValueError, match=r"n_times=10 .*use n_times = 16"):
         BEIRA(N_CHANS, N_OUTPUTS, 10, **SMALL)
     with pytest.raises(ConfigError, match=r"model.n_times \(2000\).*256; use 1792 or 2048"):
-        ModelConfig(n_times=2000)
+        ModelConfig(backbone="unet", variant="reference", n_times=2000)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +155,13 @@ def test_filterbank_initialisation_spreads_the_band_passes():
     from beira_rt.config import ModelConfig
 
     cfg = ModelConfig(
-        n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4), filter_init="filterbank"
+        backbone="unet",
+        variant="reference",
+        n_times=256,
+        n_filters=6,
+        channels=(8, 8, 8, 8),
+        strides=(4, 4, 4),
+        filter_init="filterbank",
     )
     model = BEIRA.from_config(cfg, n_chans=5, n_outputs=3, sfreq=100.0)
     w = model.interpretable.band_pass.weight.detach()[:, 0].numpy()
@@ -166,7 +174,15 @@ def test_filterbank_initialisation_spreads_the_band_passes():
     assert (env >= 0).all()
     # random (the paper's) is torch's initialisation: not a filter bank
     rand = BEIRA.from_config(
-        ModelConfig(n_times=256, n_filters=6, channels=(8, 8, 8, 8), strides=(4, 4, 4), filter_init="random"),
+        ModelConfig(
+            backbone="unet",
+            variant="reference",
+            n_times=256,
+            n_filters=6,
+            channels=(8, 8, 8, 8),
+            strides=(4, 4, 4),
+            filter_init="random",
+        ),
         5,
         3,
         100.0,

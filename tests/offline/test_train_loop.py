@@ -261,3 +261,25 @@ def test_filter_lr_scale_steps_the_front_end_filters_faster(cfg, data, layout):
     unmix, band, env = (typical(f"interpretable.{k}.weight") for k in ("unmix", "band_pass", "envelope"))
     assert band / unmix == pytest.approx(scale, rel=0.1)
     assert env / unmix == pytest.approx(scale, rel=0.1)
+
+
+def test_front_end_lr_scale_zero_freezes_the_front_end_and_trains_the_read_out(cfg, data):
+    """training.front_end_lr_scale 0 (the read-out back end with its front end fitted by SPoC):
+    unmixing and filters stay where they started, the read-out moves; the loss skips the columns
+    that see the window's padding (the windows are lengthened by the receptive field)."""
+    from beira_rt.models import build_model
+
+    cfg = override(
+        cfg,
+        {"model.variant": "causal", "model.backbone": "readout", "model.n_filters": 2, "model.n_times": 256,
+         "model.readout_seconds": 1.0, "model.readout_step": 0.1, "training.front_end_lr_scale": 0.0,
+         "training.max_epochs": 2, "training.steps_per_epoch": 3, "training.batch_size": 2},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False)
+    assert result.n_steps == 6
+    for name, p in model.named_parameters():
+        moved = not torch.equal(p.detach(), before[name])
+        assert moved == name.startswith("readout."), name

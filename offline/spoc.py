@@ -1,0 +1,198 @@
+"""Fit the front end's branches to the data before training: source power co-modulation (SPoC).
+
+``model.filter_init: spoc`` (read-out back end). For each ROI, the spatial filters whose band
+power, convolved with a haemodynamic response, co-varies most with the ROI's BOLD on the
+training block: SPoC (Dähne et al. 2014, NeuroImage 86:111-122) with the covariance series
+convolved with SPM's canonical HRF, in each of a set of log-spaced bands; each branch of the
+ROI's head gets one of the strongest (band, filter) pairs: the filter as its unmixing, a
+band-pass at the band's centre.
+
+For a band, with ``C(k)`` the channel covariance of segment ``k`` (``segment`` s) of the
+band-passed EEG and ``H(k) = sum_j h(j) C(k - j)`` its HRF-convolved series, ``w' H(k) w`` is the
+HRF-convolved power of the source that ``w`` extracts. With ``z(k)`` the standardised target
+of segment ``k`` (the BOLD ``bold_delay`` after it), SPoC solves
+``C_z w = lambda C_mean w`` with ``C_z = mean_k z(k) H(k + d)`` and ``C_mean = mean_k H(k + d)``
+(shrunk toward a multiple of the identity); the extreme eigenvalues are the largest positive and
+negative co-modulations ``cov(w' H w, z) / mean(w' H w)``. The candidates are ranked by a
+held-out correlation between ``w' H(k) w`` and ``z(k)``: the training block is cut into contiguous
+folds, each scored with the filter fitted on the others (in-sample, a 30-channel filter fits
+noise in any band, and ``lambda`` favours narrow low bands whose power fluctuates most). Only the
+training block is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.signal
+import torch
+
+from beira_rt._logging import logger
+
+from .baseline import canonical_hrf
+from .split import Block, delay_samples
+
+__all__ = ["SpocBranch", "apply_spoc", "spoc_branches"]
+
+#: Candidate bands: this many log-spaced centres from 3 Hz to 0.38 x the model rate, each
+#: ``centre / BAND_RATIO .. centre * BAND_RATIO`` wide.
+N_BANDS = 10
+BAND_RATIO = 1.3
+#: :func:`apply_spoc` uses a candidate scoring at least this fraction of its head's best.
+MIN_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class SpocBranch:
+    """One candidate branch: band centre (Hz), spatial filter (n_chans,), and ``score``: the
+    held-out correlation of its HRF-convolved band power with the target (mean over folds)."""
+
+    freq: float
+    filter: np.ndarray
+    score: float
+
+
+def _segment_covariances(eeg: np.ndarray, sos: np.ndarray, seg: int) -> np.ndarray:
+    """(n_segments, C, C) covariances of the band-passed EEG in consecutive segments of ``seg`` samples."""
+    xb = scipy.signal.sosfiltfilt(sos, eeg, axis=1)
+    n = xb.shape[1] // seg
+    xb = xb[:, : n * seg].reshape(eeg.shape[0], n, seg)
+    return np.einsum("cks,dks->kcd", xb, xb) / seg
+
+
+def spoc_branches(
+    parts: Sequence[tuple[np.ndarray, np.ndarray, Block]],
+    sfreq: float,
+    bold_delay: float,
+    *,
+    segment: float = 0.5,
+    shrink: float = 0.1,
+    n_bands: int = N_BANDS,
+    folds: int = 3,
+) -> list[list[SpocBranch]]:
+    """Candidate branches per ROI, strongest first.
+
+    Parameters
+    ----------
+    parts : sequence of (eeg, target, block)
+        Normalised model-rate EEG (n_chans, n_eeg), aligned targets (n_rois, L) and the block
+        to fit on (the training block); several recordings (a group) pool their statistics.
+    sfreq : float
+        Model rate in Hz.
+    bold_delay : float
+        Seconds between an EEG sample and the BOLD its target holds (``model.bold_delay``).
+    segment : float
+        Covariance segment length in seconds.
+    shrink : float
+        Shrinkage of ``C_mean`` toward ``trace / n_chans`` times the identity (0..1).
+    n_bands : int
+        Candidate bands.
+    folds : int
+        Contiguous folds of the fitting block for the scores.
+
+    Returns
+    -------
+    list (n_rois) of list of SpocBranch
+        Two per band (largest positive and negative co-modulation), sorted by ``|score|``.
+    """
+    seg = max(1, round(segment * sfreq))
+    hrf = canonical_hrf(sfreq / seg)[0]
+    d = delay_samples(bold_delay, sfreq / seg)
+    freqs = np.geomspace(3.0, 0.38 * sfreq, n_bands)
+    n_rois = parts[0][1].shape[0]
+    out: list[list[SpocBranch]] = [[] for _ in range(n_rois)]
+    for freq in freqs:
+        sos = scipy.signal.butter(
+            4,
+            (freq / BAND_RATIO, min(freq * BAND_RATIO, 0.45 * sfreq)),
+            btype="bandpass",
+            fs=sfreq,
+            output="sos",
+        )
+        hks, zs = (
+            [],
+            [],
+        )  # per part: HRF-convolved covariances (n_k, C, C) and standardised targets (n_rois, n_k)
+        for eeg, target, block in parts:
+            cov = _segment_covariances(eeg[:, block.slice], sos, seg)
+            h = scipy.signal.lfilter(hrf, [1.0], cov, axis=0)
+            k = np.arange(max(0, h.shape[0] - d))
+            z = target[:, block.start + k * seg + seg // 2]  # (n_rois, n_k): BOLD after segment k
+            ok = np.all(np.isfinite(z), axis=0)
+            k, z = k[ok], z[:, ok]
+            hks.append(h[k + d])
+            zs.append((z - z.mean(axis=1, keepdims=True)) / np.maximum(z.std(axis=1, keepdims=True), 1e-12))
+        # filters from all segments; scores from contiguous folds, each scored by filters fitted without it
+        filters = _fit(hks, zs, [np.ones(len(z[0]), bool) for z in zs], shrink)
+        held = [[[] for _ in range(2)] for _ in range(n_rois)]
+        for fold in range(folds):
+            train = [np.arange(len(z[0])) * folds // len(z[0]) != fold for z in zs]
+            fold_filters = _fit(hks, zs, train, shrink)
+            for r in range(n_rois):
+                for end in range(2):
+                    w = fold_filters[r][end]
+                    for hk, z, tr in zip(hks, zs, train, strict=True):
+                        if (~tr).sum() > 2:
+                            p = np.einsum("kcd,c,d->k", hk[~tr], w, w)
+                            held[r][end].append(np.corrcoef(p, z[r, ~tr])[0, 1])
+        for r in range(n_rois):
+            for end in range(2):
+                score = float(np.nanmean(held[r][end])) if held[r][end] else 0.0
+                out[r].append(SpocBranch(float(freq), filters[r][end], score))
+    for branches in out:
+        branches.sort(key=lambda b: -abs(b.score))
+    return out
+
+
+def _fit(
+    hks: list[np.ndarray], zs: list[np.ndarray], use: list[np.ndarray], shrink: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per ROI, the SPoC filters of the most negative and most positive co-modulation, fitted on
+    the segments ``use`` of each part."""
+    n_chans = hks[0].shape[1]
+    n_rois = zs[0].shape[0]
+    cz = np.zeros((n_rois, n_chans, n_chans))
+    cmean = np.zeros((n_chans, n_chans))
+    for hk, z, u in zip(hks, zs, use, strict=True):
+        zu = z[:, u] - z[:, u].mean(axis=1, keepdims=True)
+        cz += np.einsum("rk,kcd->rcd", zu, hk[u]) / (u.sum() * len(hks))
+        cmean += hk[u].mean(axis=0) / len(hks)
+    cmean = (1 - shrink) * cmean + shrink * np.trace(cmean) / n_chans * np.eye(n_chans)
+    out = []
+    for r in range(n_rois):
+        _, vecs = scipy.linalg.eigh(cz[r], cmean)
+        out.append((vecs[:, 0].copy(), vecs[:, -1].copy()))
+    return out
+
+
+def apply_spoc(model: torch.nn.Module, branches: list[list[SpocBranch]], min_ratio: float = MIN_RATIO) -> None:
+    """Set each head's branches to its strongest candidates: unmixing = filter, band-pass at the band.
+
+    A candidate scoring below ``min_ratio`` times the head's best ``|score|`` is not used (what a
+    30-channel filter finds in a band with nothing to find is fitted noise): its branch gets a
+    zero unmixing (its envelope is a constant the read-out cannot use).
+
+    Parameters
+    ----------
+    model : BEIRAReadout
+        With ``n_outputs == len(branches)`` heads of ``n_filters`` branches each.
+    branches : list of list of SpocBranch
+        From :func:`spoc_branches`.
+    min_ratio : float
+        Weakest score used, relative to the head's best.
+    """
+    for head, cands in enumerate(branches):
+        best = abs(cands[0].score) if cands else 0.0
+        used = []
+        for branch in range(model.n_filters):
+            cand = cands[branch] if branch < len(cands) else None
+            if cand is not None and abs(cand.score) >= min_ratio * best and best > 0:
+                model.set_unmixing(head, branch, torch.from_numpy(cand.filter))
+                model.set_band_pass(head, branch, cand.freq)
+                used.append(f"{cand.freq:.1f} Hz ({cand.score:+.2f})")
+            else:
+                model.set_unmixing(head, branch, None)
+        logger.info("spoc head %d: %s", head, ", ".join(used) or "no branch")
