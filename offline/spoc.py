@@ -168,7 +168,9 @@ def _fit(
     return out
 
 
-def apply_spoc(model: torch.nn.Module, branches: list[list[SpocBranch]], min_ratio: float = MIN_RATIO) -> None:
+def apply_spoc(
+    model: torch.nn.Module, branches: list[list[SpocBranch]], min_ratio: float = MIN_RATIO
+) -> None:
     """Set each head's branches to its strongest candidates: unmixing = filter, band-pass at the band.
 
     A candidate scoring below ``min_ratio`` times the head's best ``|score|`` is not used (what a
