@@ -65,7 +65,9 @@ def train_group(
     model = build_model(cfg.model, group.n_chans, group.n_rois, group.sfreq)
     if cfg.model.filter_start == "spoc":
         parts = [(p.eeg, p.target, p.split.train) for p in group.parts]
-        apply_spoc(model, spoc_branches(parts, group.sfreq, cfg.model.bold_delay))
+        apply_spoc(
+            model, spoc_branches(parts, group.sfreq, cfg.model.bold_delay, filter_size=cfg.model.filter_size)
+        )
     model = model.to(device)
     result = train_model(model, group, cfg, device=device, progress=progress)
     model.eval()

@@ -239,7 +239,12 @@ def run_training(
     if cfg.model.filter_start == "spoc":
         apply_spoc(
             model,
-            spoc_branches([(data.eeg, data.target, data.split.train)], data.sfreq, cfg.model.bold_delay),
+            spoc_branches(
+                [(data.eeg, data.target, data.split.train)],
+                data.sfreq,
+                cfg.model.bold_delay,
+                filter_size=cfg.model.filter_size,
+            ),
         )
     model = model.to(device)
     n_params = sum(p.numel() for p in model.parameters())

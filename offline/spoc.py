@@ -53,11 +53,20 @@ class SpocBranch:
     freq: float
     filter: np.ndarray
     score: float
+    taps: np.ndarray | None = None  # the band-pass FIR the branch gets (what the covariances saw)
 
 
-def _segment_covariances(eeg: np.ndarray, sos: np.ndarray, seg: int) -> np.ndarray:
+def band_taps(freq: float, sfreq: float, n_taps: int) -> np.ndarray:
+    """The band-pass FIR of a candidate band: ``n_taps`` taps (Hann window) passing
+    ``freq / BAND_RATIO .. freq * BAND_RATIO`` (at most 0.45 x ``sfreq``), unit norm."""
+    hi = min(freq * BAND_RATIO, 0.45 * sfreq)
+    taps = scipy.signal.firwin(n_taps, (freq / BAND_RATIO, hi), window="hann", pass_zero=False, fs=sfreq)
+    return taps / np.linalg.norm(taps)
+
+
+def _segment_covariances(eeg: np.ndarray, taps: np.ndarray, seg: int) -> np.ndarray:
     """(n_segments, C, C) covariances of the band-passed EEG in consecutive segments of ``seg`` samples."""
-    xb = scipy.signal.sosfiltfilt(sos, eeg, axis=1)
+    xb = scipy.signal.oaconvolve(eeg, taps[None, :], mode="same", axes=1)
     n = xb.shape[1] // seg
     xb = xb[:, : n * seg].reshape(eeg.shape[0], n, seg)
     return np.einsum("cks,dks->kcd", xb, xb) / seg
@@ -72,6 +81,7 @@ def spoc_branches(
     shrink: float = 0.1,
     n_bands: int = N_BANDS,
     folds: int = 3,
+    filter_size: int = 51,
 ) -> list[list[SpocBranch]]:
     """Candidate branches per ROI, strongest first.
 
@@ -92,6 +102,9 @@ def spoc_branches(
         Candidate bands.
     folds : int
         Contiguous folds of the fitting block for the scores.
+    filter_size : int
+        Taps of the band-pass FIR of each band (:func:`band_taps`; ``model.filter_size``): the
+        covariances are of the EEG filtered by it, the filter the branch then applies.
 
     Returns
     -------
@@ -105,19 +118,11 @@ def spoc_branches(
     n_rois = parts[0][1].shape[0]
     out: list[list[SpocBranch]] = [[] for _ in range(n_rois)]
     for freq in freqs:
-        sos = scipy.signal.butter(
-            4,
-            (freq / BAND_RATIO, min(freq * BAND_RATIO, 0.45 * sfreq)),
-            btype="bandpass",
-            fs=sfreq,
-            output="sos",
-        )
-        hks, zs = (
-            [],
-            [],
-        )  # per part: HRF-convolved covariances (n_k, C, C) and standardised targets (n_rois, n_k)
+        taps = band_taps(float(freq), sfreq, filter_size)
+        # per part: HRF-convolved covariances (n_k, C, C) and standardised targets (n_rois, n_k)
+        hks, zs = [], []
         for eeg, target, block in parts:
-            cov = _segment_covariances(eeg[:, block.slice], sos, seg)
+            cov = _segment_covariances(eeg[:, block.slice], taps, seg)
             h = scipy.signal.lfilter(hrf, [1.0], cov, axis=0)
             k = np.arange(max(0, h.shape[0] - d))
             z = target[:, block.start + k * seg + seg // 2]  # (n_rois, n_k): BOLD after segment k
@@ -141,7 +146,7 @@ def spoc_branches(
         for r in range(n_rois):
             for end in range(2):
                 score = float(np.nanmean(held[r][end])) if held[r][end] else 0.0
-                out[r].append(SpocBranch(float(freq), filters[r][end], score))
+                out[r].append(SpocBranch(float(freq), filters[r][end], score, taps))
     for branches in out:
         branches.sort(key=lambda b: -abs(b.score))
     return out
@@ -193,7 +198,10 @@ def apply_spoc(
             cand = cands[branch] if branch < len(cands) else None
             if cand is not None and abs(cand.score) >= min_ratio * best and best > 0:
                 model.set_unmixing(head, branch, torch.from_numpy(cand.filter))
-                model.set_band_pass(head, branch, cand.freq)
+                if cand.taps is not None and cand.taps.size == model.interpretable.band_pass.kernel_size:
+                    model.set_band_pass_taps(head, branch, torch.from_numpy(cand.taps))
+                else:
+                    model.set_band_pass(head, branch, cand.freq)
                 used.append(f"{cand.freq:.1f} Hz ({cand.score:+.2f})")
             else:
                 model.set_unmixing(head, branch, None)

@@ -3,7 +3,10 @@
 :class:`StreamReadout` follows the engine's :class:`~beira_rt.engine.device_window.DeviceWindow`
 with a :class:`~beira_rt.models.streaming.CausalStream`: at each update the samples appended
 since the last one are pushed (per-update work proportional to the hop, not the window) and
-the read-out of the newest window is computed. :func:`choose_inference` decides, from the
+the read-out of the newest window is computed. :class:`ReadoutStream` does the same for the
+read-out back end (:class:`~beira_rt.models.readout.BEIRAReadout`): the front end runs on the
+new samples only (with the filters' reach of history), their envelopes are kept, and the one
+output column is computed from the envelopes it needs. :func:`choose_inference` decides, from the
 ``live.inference`` setting, which path the engine takes and says it in words for the
 status stream.
 """
@@ -11,13 +14,14 @@ status stream.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from beira_rt.models import BEIRA
+from beira_rt.models import BEIRA, BEIRAReadout
 from beira_rt.models.streaming import CausalStream
 
 from .device_window import DeviceWindow
 
-__all__ = ["INFERENCE_MODES", "StreamReadout", "choose_inference"]
+__all__ = ["INFERENCE_MODES", "ReadoutStream", "StreamReadout", "choose_inference"]
 
 #: ``live.inference`` settings.
 INFERENCE_MODES = ("auto", "streaming", "window")
@@ -64,9 +68,64 @@ class StreamReadout:
         return self.stream.read()
 
 
+class ReadoutStream:
+    """Output column ``W - 1 - la`` of the live window for the read-out back end, by streaming.
+
+    Equal to the whole window (to float rounding) when the column holds the model's receptive
+    field (``W - la >= receptive_field``, :attr:`exact`): the envelopes it reads were computed
+    with their whole history inside the window.
+
+    Parameters
+    ----------
+    model : BEIRAReadout
+        In eval mode, on the window's device.
+    window : DeviceWindow
+        The model-rate window it follows (a reset of the window recomputes from the window).
+    lookahead : int
+        Look-ahead in model-rate samples.
+    """
+
+    def __init__(self, model: BEIRAReadout, window: DeviceWindow, lookahead: int) -> None:
+        self.model = model
+        self.window = window
+        self.la = int(lookahead)
+        block = model.interpretable
+        self.front = (block.band_pass.kernel_size - 1) + (block.envelope.kernel_size - 1)
+        self.span = model.readout_step * model.readout_taps  # envelope samples one output reads
+        self.exact = window.n_times - self.la >= model.receptive_field
+        self._env: torch.Tensor | None = None  # (width, <= span + la) newest envelopes
+        self._epoch = window.epoch
+        self._seen = 0
+
+    def _envelopes(self, k: int) -> torch.Tensor:
+        """Envelopes of the newest ``k`` window samples, each with the filters' reach of history
+        (as far as the window holds it)."""
+        win = self.window
+        x = win.latest(min(win.count, win.n_times, k + self.front))
+        return self.model.envelopes(x.unsqueeze(0))[0, :, -k:]
+
+    @torch.inference_mode()
+    def forward(self) -> torch.Tensor:
+        """The model output (n_outputs,) at the read-out column of the current (full) window."""
+        win = self.window
+        new = win.count - self._seen
+        keep = self.span + self.la
+        if self._env is None or win.epoch != self._epoch or new > win.n_times - self.front:
+            self._epoch = win.epoch
+            self._env = self._envelopes(min(win.count, win.n_times))[:, -keep:]
+        elif new:
+            self._env = torch.cat((self._env, self._envelopes(new)), dim=1)[:, -keep:]
+        self._seen = win.count
+        m = self.model
+        env = self._env[:, : self._env.shape[1] - self.la] if self.la else self._env
+        env = F.pad(env, (max(0, self.span - env.shape[1]), 0))[:, -self.span :]
+        z = F.avg_pool1d(env.unsqueeze(0), m.readout_step, stride=1)  # the moving average the column reads
+        return m.readout(z)[0, :, -1]
+
+
 def choose_inference(
-    setting: str, model: BEIRA, window: DeviceWindow, lookahead: int
-) -> tuple[str, StreamReadout | None]:
+    setting: str, model: BEIRA | BEIRAReadout, window: DeviceWindow, lookahead: int
+) -> tuple[str, StreamReadout | ReadoutStream | None]:
     """The engine's inference path for ``live.inference``.
 
     Parameters
@@ -96,8 +155,16 @@ def choose_inference(
     if setting == "window":
         return "window", None
     why = ""
-    if not isinstance(model, BEIRA):
-        why = f"the {type(model).__name__} back end has no streaming path (its whole window costs little)"
+    if isinstance(model, BEIRAReadout):
+        stream = ReadoutStream(model, window, lookahead)
+        if stream.exact:
+            return "streaming", stream
+        why = (
+            f"the read-out at a look-ahead of {lookahead} samples depends on {model.receptive_field} samples "
+            f"up to it, more than the window of {model.n_times} holds before it"
+        )
+    elif not isinstance(model, BEIRA):
+        why = f"the {type(model).__name__} back end has no streaming path"
     elif not model.causal:
         why = "the model is the reference variant (streaming needs model.variant: causal)"
     else:

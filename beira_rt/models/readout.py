@@ -167,6 +167,12 @@ class BEIRAReadout(nn.Module):
         weight[head * self.n_filters + branch] = (row / row.norm()).reshape(weight.shape[1:]).to(weight)
 
     @torch.no_grad()
+    def set_band_pass_taps(self, head: int, branch: int, taps: torch.Tensor) -> None:
+        """Band-pass filter of one branch set to the given taps (filter_size,)."""
+        weight = self.interpretable.band_pass.weight
+        weight[head * self.n_filters + branch] = torch.as_tensor(taps).reshape(weight.shape[1:]).to(weight)
+
+    @torch.no_grad()
     def set_unmixing(self, head: int, branch: int, w: torch.Tensor | None) -> None:
         """Spatial filter (n_chans,) of one branch, scaled to unit norm, its bias zeroed; ``None``:
         all zeros (the branch's envelope is then a constant: an unused branch)."""

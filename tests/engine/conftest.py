@@ -35,11 +35,12 @@ TINY_MODEL = ModelConfig(
 )
 
 
-#: A tiny read-out back end: 4-sample read-out steps, 10 taps; its receptive field (56) fits the window.
+#: A tiny read-out back end: 4-sample read-out steps, 10 taps; its receptive field (56) fits the window
+#: up to a look-ahead of 24 samples (the bundles' 0.1 s is 10).
 TINY_READOUT_MODEL = ModelConfig(
     variant="causal",
     backbone="readout",
-    n_times=64,
+    n_times=80,
     n_filters=2,
     filter_size=9,
     envelope_size=9,

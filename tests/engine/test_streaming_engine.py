@@ -81,18 +81,53 @@ def test_engine_refuses_streaming_it_cannot_do(tiny_bundle, live_cfg, worker_thr
     src.go.set()
 
 
-@pytest.mark.parametrize(("sfreq", "chunk"), [(250.0, 1), (1000.0, 7)])
+@pytest.mark.parametrize("la", [0, 10, 24, 30])
+def test_read_out_stream_equals_the_window_column(tiny_readout_bundle, la):
+    """ReadoutStream (the read-out back end streamed: the front end on the new samples only) gives
+    the whole window's column ``W - 1 - la`` after appends of 1 to 150 samples and a reset."""
+    import numpy as np
+    import torch
+
+    from beira_rt.engine.streaming import ReadoutStream
+
+    model = tiny_readout_bundle.build_model().eval()
+    win = DeviceWindow(len(CH_NAMES), model.n_times)
+    stream = ReadoutStream(model, win, la)
+    assert stream.exact == (model.n_times - la >= model.receptive_field)
+    rng = np.random.default_rng(la)
+    checked = 0
+    for step, k in enumerate([70, 1, 1, 5, 13, 64, 2, 150, 9, 30, 1, 40]):
+        if step == 8:
+            win.reset()
+        win.append(rng.standard_normal((len(CH_NAMES), k)).astype(np.float32))
+        if not win.full:
+            continue
+        with torch.no_grad():
+            want = model(win.view().unsqueeze(0))[0, :, model.n_times - 1 - la]
+        got = stream.forward()
+        if stream.exact:
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+            checked += 1
+    assert checked >= 5 or not stream.exact
+
+
+@pytest.mark.parametrize(
+    ("sfreq", "chunk", "setting", "mode"),
+    [(250.0, 1, "auto", "streaming"), (1000.0, 7, "auto", "streaming"), (5000.0, 32, "auto", "streaming"),
+     (1000.0, 7, "window", "window")],
+)  # fmt: skip
 def test_read_out_back_end_engine_equals_each_window(
-    tiny_readout_bundle, live_cfg, worker_threads, sfreq, chunk
+    tiny_readout_bundle, live_cfg, worker_threads, sfreq, chunk, setting, mode
 ):
-    """A bundle of the read-out back end (beira_rt/models/readout.py) runs the whole window at each
-    update; over real LSL its published predictions equal each window through the model (1e-4)."""
+    """A bundle of the read-out back end (beira_rt/models/readout.py) streams (or runs the whole
+    window at each update); over real LSL its published predictions equal each window through the
+    whole model (1e-4)."""
     bundle = tiny_readout_bundle
     data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk + 7)
     name, sid = unique_name()
     src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
-    run = EngineRun(bundle, live_cfg, sid, worker_threads)
-    assert run.engine.inference == "window"
+    run = EngineRun(bundle, dataclasses.replace(live_cfg, inference=setting), sid, worker_threads)
+    assert run.engine.inference == mode
     src.go.set()
     wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
     wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
@@ -100,5 +135,13 @@ def test_read_out_back_end_engine_equals_each_window(
     reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
     n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
     assert n.size >= 5
-    with pytest.raises(ValueError, match="no streaming path"):
-        choose_inference("streaming", bundle.build_model(), DeviceWindow(4, 64), 0)
+    st = json.loads(run.status.values[-1][0])
+    assert st["inference"] == mode
+
+
+def test_read_out_back_end_streaming_refuses_a_look_ahead_beyond_the_window(tiny_readout_bundle):
+    model = tiny_readout_bundle.build_model().eval()
+    assert choose_inference("auto", model, DeviceWindow(4, 80), 24)[0] == "streaming"
+    assert choose_inference("auto", model, DeviceWindow(4, 80), 25)[0] == "window"  # 80 - 25 < 56
+    with pytest.raises(ValueError, match="56 samples"):
+        choose_inference("streaming", model, DeviceWindow(4, 80), 25)
