@@ -59,7 +59,7 @@ def _val_spread(bundle: ModelBundle, data: Any, device: Any) -> np.ndarray:
 def calibrate_heads_(bundle: ModelBundle, data: Any, device: Any) -> list[float]:
     """Rescale each ROI head's output so that its validation prediction has the least-squares slope 1.
 
-    The output layer is linear per head, so ``out' = a out + b`` is exact in its weights; ``a`` and
+    The output layer (the U-Net's 1x1 convolution, the read-out back end's filters) is linear per head, so ``out' = a out + b`` is exact in its weights; ``a`` and
     ``b`` are the regression of the validation target on the validation prediction, applied only
     when ``a > 0`` (the r of a head, and so every metric but its amplitude, is unchanged). A head
     trained with MSE on a weak signal shrinks towards the mean until it looks flat live; this
@@ -68,8 +68,11 @@ def calibrate_heads_(bundle: ModelBundle, data: Any, device: Any) -> list[float]
     pred, true = predict_block(
         bundle.build_model(device=str(device)), data, bundle.config, data.split.val, device
     )
-    weight = bundle.state_dict["final_layer.weight"]
-    bias = bundle.state_dict["final_layer.bias"]
+    layer = (
+        "readout" if "readout.weight" in bundle.state_dict else "final_layer"
+    )  # the per-head linear output
+    weight = bundle.state_dict[f"{layer}.weight"]
+    bias = bundle.state_dict[f"{layer}.bias"]
     out = []
     for h in range(pred.shape[0]):
         p = pred[h] - pred[h].mean()
