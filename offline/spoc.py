@@ -54,6 +54,13 @@ class SpocBranch:
     filter: np.ndarray
     score: float
     taps: np.ndarray | None = None  # the band-pass FIR the branch gets (what the covariances saw)
+    sign: int = 1  # the sign of the co-modulation the filter was fitted for (+1 largest, -1 most negative)
+
+    @property
+    def strength(self) -> float:
+        """The held-out score in the direction the filter was fitted for (a filter fitted for a
+        positive co-modulation that correlates negatively out of sample scores below 0)."""
+        return self.sign * self.score
 
 
 def band_taps(freq: float, sfreq: float, n_taps: int) -> np.ndarray:
@@ -109,7 +116,8 @@ def spoc_branches(
     Returns
     -------
     list (n_rois) of list of SpocBranch
-        Two per band (largest positive and negative co-modulation), sorted by ``|score|``.
+        Two per band (largest positive and negative co-modulation), strongest first (by
+        :attr:`SpocBranch.strength`).
     """
     seg = max(1, round(segment * sfreq))
     hrf = canonical_hrf(sfreq / seg)[0]
@@ -146,9 +154,9 @@ def spoc_branches(
         for r in range(n_rois):
             for end in range(2):
                 score = float(np.nanmean(held[r][end])) if held[r][end] else 0.0
-                out[r].append(SpocBranch(float(freq), filters[r][end], score, taps))
+                out[r].append(SpocBranch(float(freq), filters[r][end], score, taps, 1 if end else -1))
     for branches in out:
-        branches.sort(key=lambda b: -abs(b.score))
+        branches.sort(key=lambda b: -b.strength)
     return out
 
 
@@ -178,7 +186,7 @@ def apply_spoc(
 ) -> None:
     """Set each head's branches to its strongest candidates: unmixing = filter, band-pass at the band.
 
-    A candidate scoring below ``min_ratio`` times the head's best ``|score|`` is not used (what a
+    A candidate whose strength is below ``min_ratio`` times the head's best is not used (what a
     30-channel filter finds in a band with nothing to find is fitted noise): its branch gets a
     zero unmixing (its envelope is a constant the read-out cannot use).
 
@@ -192,11 +200,11 @@ def apply_spoc(
         Weakest score used, relative to the head's best.
     """
     for head, cands in enumerate(branches):
-        best = abs(cands[0].score) if cands else 0.0
+        best = cands[0].strength if cands else 0.0
         used = []
         for branch in range(model.n_filters):
             cand = cands[branch] if branch < len(cands) else None
-            if cand is not None and abs(cand.score) >= min_ratio * best and best > 0:
+            if cand is not None and best > 0 and cand.strength >= min_ratio * best:
                 model.set_unmixing(head, branch, torch.from_numpy(cand.filter))
                 if cand.taps is not None and cand.taps.size == model.interpretable.band_pass.kernel_size:
                     model.set_band_pass_taps(head, branch, torch.from_numpy(cand.taps))

@@ -55,7 +55,8 @@ def test_spoc_recovers_the_driving_source_band_and_pattern():
         cands = spoc_branches([(eeg, target, Block("train", 0, n_valid))], SFREQ, 2.0)[0]
         best = cands[0]
         assert 20.0 / 1.3 < best.freq < 20.0 * 1.3
-        assert np.sign(best.score) == sign  # the co-modulation keeps the sign of the drive
+        assert np.sign(best.score) == best.sign == sign  # the co-modulation keeps the sign of the drive
+        assert [c.strength for c in cands] == sorted((c.strength for c in cands), reverse=True)
         # the filter's activation pattern (Haufe et al. 2014) is the planted pattern
         sos = scipy.signal.butter(
             4, (best.freq / 1.3, best.freq * 1.3), btype="bandpass", fs=SFREQ, output="sos"
