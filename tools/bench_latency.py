@@ -197,6 +197,7 @@ def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> d
     from beira_rt.engine.device_window import DeviceWindow
     from beira_rt.engine.stem import StemCache
     from beira_rt.engine.streaming import choose_inference
+    from beira_rt.models import BEIRA
 
     torch.set_num_threads(threads)
     bundle = load_bundle(bundle_path)
@@ -205,12 +206,10 @@ def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> d
     step = max(1, round(hop * sfreq))
     rng = np.random.default_rng(0)
     window = DeviceWindow(bundle.n_chans, W)
-    stem = StemCache(model, window)
     _mode, stream = choose_inference("auto", model, window, 0)
-    paths = {
-        "whole window": lambda: model(window.view().unsqueeze(0)),
-        "stem cache": stem.forward,
-    }
+    paths = {"whole window": lambda: model(window.view().unsqueeze(0))}
+    if isinstance(model, BEIRA):  # the U-Net's full-rate stem reused between updates
+        paths["stem cache"] = StemCache(model, window).forward
     if stream is not None:
         paths["streaming"] = stream.forward
     window.append(rng.standard_normal((bundle.n_chans, W)).astype(np.float32))

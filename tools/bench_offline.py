@@ -129,7 +129,7 @@ def bench_prediction(args: argparse.Namespace, cfg: BeiraConfig) -> None:
         f"  live read-out at every sample (predict_live, beira-train evaluate's 'live'), look-ahead {la}: "
         f"{mode[0]}, min {min(t_live):6.2f} s -> x{seconds / min(t_live):6.0f} real time (goal >= 1000x)"
     )
-    if cfg.model.variant == "causal":
+    if cfg.model.variant == "causal" and isinstance(model, BEIRA):  # the U-Net's streaming and window paths
         bench_live_readout(args, cfg, model, state["z"], seconds)
         bench_one_pass(args, cfg, model, state["z"], seconds)
 
@@ -212,14 +212,20 @@ def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) 
 
 
 def bench_training(args: argparse.Namespace, cfg: BeiraConfig) -> None:
-    """Print training windows per second, fused vs separate heads, fp32 and bf16."""
+    """Print training windows per second, fused vs separate heads (the U-Net), fp32 and bf16.
+
+    A window is what the trainer draws: ``n_times`` samples, lengthened by the receptive field
+    for the read-out back end (its loss is on the last ``n_times``)."""
     torch.manual_seed(0)
-    fused = BEIRA.from_config(cfg.model, 30, args.n_rois, cfg.preprocessing.sfreq)
-    models = {"fused": fused, "separate": split_heads(fused)}
+    fused = build_model(cfg.model, 30, args.n_rois, cfg.preprocessing.sfreq)
+    models = (
+        {"fused": fused, "separate": split_heads(fused)} if isinstance(fused, BEIRA) else {"fused": fused}
+    )
+    n = cfg.model.n_times + getattr(fused, "receptive_field", 1) - 1
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(args.batch, 30, cfg.model.n_times, generator=gen)
-    y = torch.randn(args.batch, args.n_rois, cfg.model.n_times, generator=gen)
-    print(f"\ntraining steps, batch {args.batch} x [30, {cfg.model.n_times}], {args.n_rois} heads:")
+    x = torch.randn(args.batch, 30, n, generator=gen)
+    y = torch.randn(args.batch, args.n_rois, n, generator=gen)
+    print(f"\ntraining steps, batch {args.batch} x [30, {n}], {args.n_rois} heads ({cfg.model.backbone}):")
     for precision in args.precisions.split(","):
         for name, model in models.items():
             t = _times(_step(model, x, y, precision == "bf16"), args.train_repeats)
