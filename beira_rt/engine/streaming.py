@@ -119,8 +119,11 @@ class ReadoutStream:
         m = self.model
         env = self._env[:, : self._env.shape[1] - self.la] if self.la else self._env
         env = F.pad(env, (max(0, self.span - env.shape[1]), 0))[:, -self.span :]
-        z = F.avg_pool1d(env.unsqueeze(0), m.readout_step, stride=1)  # the moving average the column reads
-        return m.readout(z)[0, :, -1]
+        # the column reads the moving average at readout_taps positions readout_step apart, each
+        # the mean of the readout_step samples up to it: consecutive blocks of the span
+        z = env.reshape(env.shape[0], m.readout_taps, m.readout_step).mean(dim=2)
+        w = m.readout.weight.reshape(m.n_outputs, -1)  # (n_outputs, n_filters * taps): head h's branches
+        return (w * z.reshape(m.n_outputs, -1)).sum(dim=1) + m.readout.bias
 
 
 def choose_inference(
