@@ -46,6 +46,7 @@ from .train import TrainResult, train_model
 __all__ = [
     "FINETUNE_VAL_FRACTION",
     "evaluate_group",
+    "finetune",
     "finetune_part",
     "make_group_bundle",
     "test_r",
@@ -78,6 +79,24 @@ def test_r(model: torch.nn.Module, part: PreparedData, cfg: BeiraConfig, device:
     """Pearson r per ROI on ``part``'s test block (offline read-out)."""
     pred, true = predict_block(model, part, cfg, part.split.test, device)
     return pearson_r(pred, true)
+
+
+def finetune(
+    model: torch.nn.Module, calib: PreparedData, cfg: BeiraConfig, device: torch.device
+) -> torch.nn.Module:
+    """A copy of ``model`` fine-tuned on a new subject's calibration data ``calib``.
+
+    A front end that is fitted to data (``model.filter_init`` spoc) is first fitted to the new
+    subject's calibration training block (the other subjects' spatial filters do not carry
+    over); then the training of ``cfg`` runs on ``calib``.
+    """
+    tuned = copy.deepcopy(model)
+    if cfg.model.filter_start == "spoc":
+        data = [(calib.eeg, calib.target, calib.split.train)]
+        branches = spoc_branches(data, calib.sfreq, cfg.model.bold_delay, filter_size=cfg.model.filter_size)
+        apply_spoc(tuned, branches)
+    train_model(tuned, calib, cfg, device=device, progress=False)
+    return tuned
 
 
 def finetune_part(part: PreparedData, minutes: float) -> PreparedData:
@@ -165,8 +184,7 @@ def evaluate_group(
         out["loso"][held] = _per_roi(rois, test_r(loso_model, parts[held], cfg, device))
         out["finetune"][held] = {}
         for minutes in finetune_minutes:
-            tuned = copy.deepcopy(loso_model)
-            train_model(tuned, finetune_part(parts[held], minutes), ft_cfg, device=device, progress=False)
+            tuned = finetune(loso_model, finetune_part(parts[held], minutes), ft_cfg, device)
             tuned.eval()
             out["finetune"][held][f"{minutes:g}"] = _per_roi(rois, test_r(tuned, parts[held], cfg, device))
     return out, model

@@ -116,3 +116,39 @@ def test_finetune_span(parts):
     assert len(ft.split.val) == round(0.2 * n) and ft.split.test == part.split.test
     with pytest.raises(ValueError, match="fewer than one window"):
         GroupSampler(GroupData((finetune_part(part, 0.01),), ("s1",)), 256, np.random.default_rng(0))
+
+
+def test_read_out_fine_tuning_refits_the_front_end_on_the_held_out_subject(parts, cfg):
+    """With the read-out back end and a SPoC front end, fine-tuning on a held-out subject first fits
+    the front end to that subject's calibration data (the other subjects' SPoC filters do not carry
+    over), using only the calibration span: s0 poisoned after it as above, every r finite."""
+    from beira_rt.config import override
+
+    ro = override(cfg, {"model.backbone": "readout", "model.variant": "causal", "model.filter_init": "spoc",
+                        "model.readout_seconds": 1.0, "model.readout_step": 0.1, "model.n_filters": 2,
+                        "training.front_end_lr_scale": None})  # fmt: skip
+    s0 = parts["s0"]
+    ft = finetune_part(s0, 0.2)
+    poisoned = s0.target.copy()
+    poisoned[:, ft.split.val.stop : s0.split.test.start] = np.nan
+    held = {"s0": dataclasses.replace(s0, target=poisoned), "s1": parts["s1"]}
+    kw = {"finetune_minutes": (0.2,), "finetune_overrides": {"training.max_epochs": 1}}
+    out, _ = evaluate_group(ro, held, CPU, within=False, held_out=("s0",), **kw)
+    for table in (out["loso"]["s0"], out["finetune"]["s0"]["0.2"]):
+        assert all(math.isfinite(v) for v in table.values())
+    # the tuned model's front end is the SPoC fit of the calibration span (frozen while tuning)
+    from beira_rt.models import build_model
+    from offline.group import finetune
+    from offline.spoc import apply_spoc, spoc_branches
+
+    other = build_model(ro.model, s0.n_chans, s0.n_rois, s0.sfreq)
+    tuned = finetune(other, ft, override(ro, {"training.max_epochs": 1}), CPU)
+    want = build_model(ro.model, s0.n_chans, s0.n_rois, s0.sfreq)
+    fitted = spoc_branches(
+        [(ft.eeg, ft.target, ft.split.train)], ft.sfreq, ro.model.bold_delay, filter_size=ro.model.filter_size
+    )
+    apply_spoc(want, fitted)
+    for key in ("interpretable.unmix.weight", "interpretable.band_pass.weight"):
+        torch.testing.assert_close(tuned.state_dict()[key], want.state_dict()[key])
+    unmix = "interpretable.unmix.weight"
+    assert not torch.equal(tuned.state_dict()[unmix], other.state_dict()[unmix])
