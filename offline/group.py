@@ -40,7 +40,7 @@ from .dataset import GroupData, PreparedData
 from .metrics import pearson_r, predict_block
 from .pipeline import jsonable
 from .split import Block
-from .spoc import apply_spoc, spoc_branches
+from .spoc import fit_front_end
 from .train import TrainResult, train_model
 
 __all__ = [
@@ -64,11 +64,7 @@ def train_group(
     """A fresh BEIRA (seeded with ``training.seed``) trained on every subject of ``group``."""
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg.model, group.n_chans, group.n_rois, group.sfreq)
-    if cfg.model.filter_start == "spoc":
-        parts = [(p.eeg, p.target, p.split.train) for p in group.parts]
-        apply_spoc(
-            model, spoc_branches(parts, group.sfreq, cfg.model.bold_delay, filter_size=cfg.model.filter_size)
-        )
+    fit_front_end(model, group.parts, cfg.model)
     model = model.to(device)
     result = train_model(model, group, cfg, device=device, progress=progress)
     model.eval()
@@ -91,10 +87,7 @@ def finetune(
     over); then the training of ``cfg`` runs on ``calib``.
     """
     tuned = copy.deepcopy(model)
-    if cfg.model.filter_start == "spoc":
-        data = [(calib.eeg, calib.target, calib.split.train)]
-        branches = spoc_branches(data, calib.sfreq, cfg.model.bold_delay, filter_size=cfg.model.filter_size)
-        apply_spoc(tuned, branches)
+    fit_front_end(tuned, [calib], cfg.model)
     train_model(tuned, calib, cfg, device=device, progress=False)
     return tuned
 

@@ -296,7 +296,6 @@ def predict_live(
     W, n_eeg = model.n_times, eeg.shape[1]
     if isinstance(model, BEIRAReadout):
         mode = "one pass" if W - 1 - lookahead >= model.receptive_field - 1 else "windows"
-        step = step if step is not None else (1 if mode == "one pass" else None)
     else:
         mode = "streaming" if streams_exactly(model, lookahead) else "windows"
     step = max(

@@ -33,7 +33,7 @@ from . import distributed, report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
-from .spoc import apply_spoc, spoc_branches
+from .spoc import fit_front_end
 from .train import train_model
 
 __all__ = [
@@ -236,16 +236,7 @@ def run_training(
 
     torch.manual_seed(tcfg.seed)
     model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
-    if cfg.model.filter_start == "spoc":
-        apply_spoc(
-            model,
-            spoc_branches(
-                [(data.eeg, data.target, data.split.train)],
-                data.sfreq,
-                cfg.model.bold_delay,
-                filter_size=cfg.model.filter_size,
-            ),
-        )
+    fit_front_end(model, [data], cfg.model)
     model = model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)

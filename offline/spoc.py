@@ -35,7 +35,7 @@ from beira_rt._logging import logger
 from .baseline import canonical_hrf
 from .split import Block, delay_samples
 
-__all__ = ["SpocBranch", "apply_spoc", "spoc_branches"]
+__all__ = ["SpocBranch", "apply_spoc", "fit_front_end", "spoc_branches"]
 
 #: Candidate bands: this many log-spaced centres from 3 Hz to 0.38 x the model rate, each
 #: ``centre / BAND_RATIO .. centre * BAND_RATIO`` wide.
@@ -214,3 +214,21 @@ def apply_spoc(
             else:
                 model.set_unmixing(head, branch, None)
         logger.info("spoc head %d: %s", head, ", ".join(used) or "no branch")
+
+
+def fit_front_end(model: torch.nn.Module, parts: Sequence, model_cfg) -> None:
+    """``model.filter_init`` spoc: fit every head's branches on the training blocks of ``parts``
+    (prepared recordings: ``eeg``, ``target``, ``split``, ``sfreq``); nothing for other starts.
+
+    Parameters
+    ----------
+    model : BEIRAReadout
+    parts : sequence of PreparedData
+        One recording, or the subjects of a group (their statistics pooled).
+    model_cfg : beira_rt.config.ModelConfig
+    """
+    if model_cfg.filter_start != "spoc":
+        return
+    data = [(p.eeg, p.target, p.split.train) for p in parts]
+    branches = spoc_branches(data, parts[0].sfreq, model_cfg.bold_delay, filter_size=model_cfg.filter_size)
+    apply_spoc(model, branches)

@@ -15,6 +15,25 @@ from tests.engine._harness import EngineRun, match, offline, start_source, wait_
 from tests.engine.conftest import CH_NAMES, STREAM_LABELS, STREAM_PICKS, TINY_CAUSAL_MODEL, eeg, make_bundle
 
 
+def _run_against_each_window(bundle, live, worker_threads, sfreq, chunk, seed, mode):
+    """A real LSL source of 2 s of EEG into the engine (``mode``: its inference path); its published
+    predictions must equal each window through the whole model within 1e-4 (>= 5 of them).
+    Returns the run, the reference predictions and the matched update indices."""
+    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=seed)
+    name, sid = unique_name()
+    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
+    run = EngineRun(bundle, live, sid, worker_threads)
+    assert run.engine.inference == mode
+    src.go.set()
+    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
+    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
+    run.finish()
+    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
+    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
+    assert n.size >= 5
+    return run, reference, n
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", [1, 7, 32])
 @pytest.mark.parametrize("sfreq", [250.0, 1000.0, 5000.0])
@@ -25,18 +44,9 @@ def test_streaming_engine_equals_whole_window_prediction(
     window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, and the
     status says the engine streams."""
     bundle = tiny_causal_bundle
-    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk)
-    name, sid = unique_name()
-    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
-    run = EngineRun(bundle, live_cfg, sid, worker_threads)
-    assert run.engine.inference == "streaming"
-    src.go.set()
-    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
-    run.finish()
-    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
-    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
-    assert n.size >= 5
+    run, reference, n = _run_against_each_window(
+        bundle, live_cfg, worker_threads, sfreq, chunk, int(sfreq) + chunk, "streaming"
+    )
     assert n.max() == reference.shape[0] + bundle.config.model.n_times - 2  # the last sample was used
     st = json.loads(run.status.values[-1][0])
     assert st["inference"] == "streaming" and st["updates"] == n.size
@@ -123,18 +133,10 @@ def test_read_out_back_end_engine_equals_each_window(
     window at each update); over real LSL its published predictions equal each window through the
     whole model (1e-4)."""
     bundle = tiny_readout_bundle
-    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk + 7)
-    name, sid = unique_name()
-    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
-    run = EngineRun(bundle, dataclasses.replace(live_cfg, inference=setting), sid, worker_threads)
-    assert run.engine.inference == mode
-    src.go.set()
-    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
-    run.finish()
-    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
-    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
-    assert n.size >= 5
+    live = dataclasses.replace(live_cfg, inference=setting)
+    run, _, _ = _run_against_each_window(
+        bundle, live, worker_threads, sfreq, chunk, int(sfreq) + chunk + 7, mode
+    )
     st = json.loads(run.status.values[-1][0])
     assert st["inference"] == mode
 

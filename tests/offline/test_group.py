@@ -89,14 +89,20 @@ def test_within_loso_and_finetuning_tables(parts, cfg, tmp_path):
     np.testing.assert_allclose(bundle.norm_std, np.mean([p.normalizer.std for p in parts.values()], axis=0))
 
 
-def test_held_out_subject_labels_are_never_used(parts, cfg):
-    """s0's BOLD from the end of its first 0.2 min to its test block is poisoned with NaN: LOSO and
-    fine-tuning for s0 must not touch it (any use makes the loss or the checkpoint NaN)."""
+def _poisoned_after_calibration(parts):
+    """s0's first 0.2 min as a calibration part, and s0 (its BOLD from the end of that part to its
+    test block poisoned with NaN) with s1."""
     s0 = parts["s0"]
     ft = finetune_part(s0, 0.2)
     poisoned = s0.target.copy()
     poisoned[:, ft.split.val.stop : s0.split.test.start] = np.nan
-    held = {"s0": dataclasses.replace(s0, target=poisoned), "s1": parts["s1"]}
+    return ft, {"s0": dataclasses.replace(s0, target=poisoned), "s1": parts["s1"]}
+
+
+def test_held_out_subject_labels_are_never_used(parts, cfg):
+    """s0's BOLD from the end of its first 0.2 min to its test block is poisoned with NaN: LOSO and
+    fine-tuning for s0 must not touch it (any use makes the loss or the checkpoint NaN)."""
+    _, held = _poisoned_after_calibration(parts)
     kw = {"finetune_minutes": (0.2,), "finetune_overrides": {"training.max_epochs": 1}}
     out, model = evaluate_group(cfg, held, CPU, within=False, held_out=("s0",), **kw)
     assert model is None
@@ -128,10 +134,7 @@ def test_read_out_fine_tuning_refits_the_front_end_on_the_held_out_subject(parts
                         "model.readout_seconds": 1.0, "model.readout_step": 0.1, "model.n_filters": 2,
                         "training.front_end_lr_scale": None})  # fmt: skip
     s0 = parts["s0"]
-    ft = finetune_part(s0, 0.2)
-    poisoned = s0.target.copy()
-    poisoned[:, ft.split.val.stop : s0.split.test.start] = np.nan
-    held = {"s0": dataclasses.replace(s0, target=poisoned), "s1": parts["s1"]}
+    ft, held = _poisoned_after_calibration(parts)
     kw = {"finetune_minutes": (0.2,), "finetune_overrides": {"training.max_epochs": 1}}
     out, _ = evaluate_group(ro, held, CPU, within=False, held_out=("s0",), **kw)
     for table in (out["loso"]["s0"], out["finetune"]["s0"]["0.2"]):
