@@ -291,19 +291,13 @@ def _train(args: argparse.Namespace) -> int:
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
     })  # fmt: skip
-    from offline.distributed import init_from_env
+    from offline.distributed import process_group
 
-    ctx = init_from_env(cfg.training.device)  # a process group when started by torchrun
-    try:
+    with process_group(cfg.training.device) as ctx:  # a process group when started by torchrun
         if args.subjects:
             return _train_many(args, cfg, ctx.is_main)
         _train_subject(args, cfg, Path(args.out))
         return 0
-    finally:
-        if ctx.active:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _train_many(args: argparse.Namespace, cfg: Any, report: bool = True) -> int:

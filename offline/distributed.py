@@ -23,7 +23,8 @@ How the ranks share the work (:func:`offline.train.train_model`):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "context",
     "gather_objects",
     "init_from_env",
+    "process_group",
     "rank_device",
     "sync_batch_norm_",
 ]
@@ -96,6 +98,29 @@ def init_from_env(device: str = "auto") -> DistContext:
     ctx = context()
     logger.info("distributed training: rank %d of %d (%s)", ctx.rank, ctx.world_size, backend)
     return ctx
+
+
+@contextmanager
+def process_group(device: str = "auto") -> Iterator[DistContext]:
+    """:func:`init_from_env` for the ``with`` block, and leave the process group at its end.
+
+    A gloo process that exits with its group still open can abort at interpreter shutdown
+    ("terminate called without an active exception": gloo's worker threads release tensors
+    after Python is gone). So every rank destroys the group before it exits; after a block that
+    completed, the ranks first meet at a barrier, so that none tears down while rank 0 is still
+    writing. After an exception there is no barrier (the other ranks may never arrive).
+    """
+    joined = not (dist.is_available() and dist.is_initialized())  # a group opened by the caller stays open
+    ctx = init_from_env(device)
+    completed = False
+    try:
+        yield ctx
+        completed = True
+    finally:
+        if joined and ctx.active and dist.is_initialized():
+            if completed:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 def rank_device(device: torch.device, ctx: DistContext) -> torch.device:

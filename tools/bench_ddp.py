@@ -70,26 +70,26 @@ def _worker(args: argparse.Namespace) -> None:
     from beira_rt.models import build_model
     from offline.cache import cached_recording, cwl_inputs
     from offline.dataset import prepare_recording
-    from offline.distributed import init_from_env
+    from offline.distributed import process_group
     from offline.loader import load_cwl_subject
     from offline.train import train_model
 
     torch.set_num_threads(1)
-    ctx = init_from_env("cpu")
-    cfg = _config(args)
-    data = Path(args.data)
-    atlas, labels = data / "atlas" / ATLAS_FILE, data / "atlas" / ATLAS_LABELS_FILE
-    rec = cached_recording(
-        cwl_inputs(data, "trio1", atlas, labels),
-        lambda: load_cwl_subject(data, "trio1", cfg.data, atlas, labels, cfg.preprocessing.sfreq),
-        cfg, "trio1", Path(args.cache),
-    )  # fmt: skip
-    prepared = prepare_recording(rec, cfg)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, prepared.n_chans, prepared.n_rois, prepared.sfreq)
-    result = train_model(model, prepared, cfg, device=torch.device("cpu"), progress=False)
-    if ctx.is_main:
-        Path(args.result).write_text(json.dumps({"steps": result.n_steps, "seconds": result.seconds}))
+    with process_group("cpu") as ctx:
+        cfg = _config(args)
+        data = Path(args.data)
+        atlas, labels = data / "atlas" / ATLAS_FILE, data / "atlas" / ATLAS_LABELS_FILE
+        rec = cached_recording(
+            cwl_inputs(data, "trio1", atlas, labels),
+            lambda: load_cwl_subject(data, "trio1", cfg.data, atlas, labels, cfg.preprocessing.sfreq),
+            cfg, "trio1", Path(args.cache),
+        )  # fmt: skip
+        prepared = prepare_recording(rec, cfg)
+        torch.manual_seed(0)
+        model = build_model(cfg.model, prepared.n_chans, prepared.n_rois, prepared.sfreq)
+        result = train_model(model, prepared, cfg, device=torch.device("cpu"), progress=False)
+        if ctx.is_main:
+            Path(args.result).write_text(json.dumps({"steps": result.n_steps, "seconds": result.seconds}))
 
 
 def _config(args: argparse.Namespace) -> BeiraConfig:

@@ -20,7 +20,7 @@ import torch
 from beira_rt.config import BeiraConfig, load_config, override
 from beira_rt.models import BEIRA
 from offline.dataset import PreparedData, prepare_data
-from offline.distributed import init_from_env
+from offline.distributed import process_group
 from offline.train import train_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,18 +55,18 @@ def make_data(cfg: BeiraConfig, seed: int = 5, gain: float = 1.0) -> PreparedDat
 def train(out: Path, epochs: int, resume: bool = False) -> dict[str, torch.Tensor]:
     """Train on one CPU thread; rank 0 writes ``final.pt`` and ``history.json``; returns the weights."""
     torch.set_num_threads(1)
-    ctx = init_from_env("cpu")
-    cfg = config(epochs)
-    data = make_data(cfg)
-    torch.manual_seed(cfg.training.seed)
-    model = BEIRA.from_config(cfg.model, data.n_chans, data.n_rois, data.sfreq)
-    out.mkdir(parents=True, exist_ok=True)
-    result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False,
-                         checkpoint_path=out / "checkpoint.pt", resume=resume)  # fmt: skip
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if ctx.is_main:
-        torch.save(state, out / "final.pt")
-        (out / "history.json").write_text(json.dumps(result.history))
+    with process_group("cpu") as ctx:
+        cfg = config(epochs)
+        data = make_data(cfg)
+        torch.manual_seed(cfg.training.seed)
+        model = BEIRA.from_config(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+        out.mkdir(parents=True, exist_ok=True)
+        result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False,
+                             checkpoint_path=out / "checkpoint.pt", resume=resume)  # fmt: skip
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if ctx.is_main:
+            torch.save(state, out / "final.pt")
+            (out / "history.json").write_text(json.dumps(result.history))
     return state
 
 
