@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -134,10 +133,10 @@ def _load_truth(arg: str, recording, cfg):
     )
 
 
-def _wait_consumer(player, timeout: float, stopped_by: list[str]) -> bool:
-    """Wait for a consumer in short steps so that SIGINT / SIGTERM are handled meanwhile."""
+def _wait_consumer(player, timeout: float, stop) -> bool:
+    """Wait for a consumer in short steps so that SIGINT / SIGTERM (``stop``) end the wait."""
     end = time.monotonic() + timeout
-    while not stopped_by and time.monotonic() < end:
+    while not stop.is_set() and time.monotonic() < end:
         if player.wait_for_consumers(min(0.2, max(end - time.monotonic(), 0.0))):
             return True
     return False
@@ -230,33 +229,27 @@ def _main_xdf(args: argparse.Namespace, cfg) -> int:
 
 def _play(player, args: argparse.Namespace, source: str) -> int:
     """Open, wait for a consumer if asked, stream to the end (or a signal), print the summary."""
+    from beira_rt._signals import stop_on_signals
     from beira_rt.replay import ReplayError
 
-    stopped_by: list[str] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopped_by.append(signal.Signals(signum).name)
-        player.request_stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        player.open()
-        streams = ", ".join(f"{name!r} ({stype})" for name, stype in player.streams)
-        print(f"beira-replay: streaming {streams} from {source}", flush=True)
-        if args.wait_consumer > 0 and not _wait_consumer(player, args.wait_consumer, stopped_by):
-            print(f"beira-replay: no consumer within {args.wait_consumer:g} s; starting anyway", flush=True)
-        player.run(args.duration)
-        if not stopped_by:
-            time.sleep(0.5)  # let the last chunks reach the consumers before the outlets close
-        stats = player.stop()
-    except ReplayError as err:
-        player.close()
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_FAILURE
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    reason = f"stopped by {stopped_by[0]}" if stopped_by else "done"
+    with stop_on_signals(player.request_stop) as stop:
+        try:
+            player.open()
+            streams = ", ".join(f"{name!r} ({stype})" for name, stype in player.streams)
+            print(f"beira-replay: streaming {streams} from {source}", flush=True)
+            if args.wait_consumer > 0 and not _wait_consumer(player, args.wait_consumer, stop):
+                print(
+                    f"beira-replay: no consumer within {args.wait_consumer:g} s; starting anyway", flush=True
+                )
+            player.run(args.duration)
+            if not stop.is_set():
+                time.sleep(0.5)  # let the last chunks reach the consumers before the outlets close
+            stats = player.stop()
+        except ReplayError as err:
+            player.close()
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILURE
+    reason = f"stopped by {stop.signal_name}" if stop.is_set() else "done"
     print(f"beira-replay: {reason}: {stats.summary()}", flush=True)
     return 0
 

@@ -57,8 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     """``beira-rt run``: the live engine until --duration, SIGINT or SIGTERM; final statistics at exit."""
-    import signal
-    import threading
     import time
 
     cfg = config_from_args(
@@ -91,14 +89,9 @@ def _run(args: argparse.Namespace) -> int:
     except (BundleError, EngineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    stop = threading.Event()
+    from beira_rt._signals import stop_on_signals
 
-    def on_signal(signum: int, _frame: object) -> None:
-        logger.info("%s received; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:
         try:
             engine.start()
         except (SourceNotFoundError, ChannelMismatchError, UnsupportedStreamError, EngineError) as err:
@@ -115,6 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         while not stop.wait(0.1):
             if engine.wait(0) or (deadline is not None and time.monotonic() >= deadline):
                 break
+        if stop.signal_name:
+            logger.info("%s received; stopping", stop.signal_name)
         if dashboard is not None:
             _stop_dashboard(dashboard)
         engine.stop()
@@ -123,9 +118,6 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: the engine stopped on an internal error: {engine.error!r}", file=sys.stderr)
             return EXIT_FAILURE
         return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _start_dashboard(args: argparse.Namespace, cfg, engine):

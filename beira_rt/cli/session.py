@@ -76,9 +76,6 @@ def main_session_command(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
     from beira_rt.session.protocol import load_protocol
 
     protocol = load_protocol(args.protocol)
@@ -89,11 +86,9 @@ def _session(args: argparse.Namespace) -> int:
                 f"  {b.index:3d} {b.start:8.1f} s  {b.kind:9s} {b.duration:6.1f} s  {b.name}  {b.instruction}"
             )
         return 0
+    from beira_rt._signals import stop_on_signals
     from beira_rt.session.runner import SessionRunner
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     runner = SessionRunner(
         protocol,
         args.predictions,
@@ -102,7 +97,8 @@ def _session(args: argparse.Namespace) -> int:
         state_path=args.state,
         resume=args.resume,
     )
-    summary = runner.run(stop=stop, wait_consumer=args.wait_recorder)
+    with stop_on_signals() as stop:
+        summary = runner.run(stop=stop, wait_consumer=args.wait_recorder)
     runner.close()
     print(
         "session: "

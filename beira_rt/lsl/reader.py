@@ -35,6 +35,7 @@ from pylsl.util import LostError
 from pylsl.util import TimeoutError as LslTimeoutError
 
 from beira_rt._logging import logger
+from beira_rt._signals import StopFlag
 
 from .description import StreamMeta
 from .query import StreamQuery, StreamRefused, resolve_stream
@@ -171,7 +172,7 @@ class StreamReader:
         assert self.meta is not None
         return self.meta
 
-    def wait_for_data(self, timeout: float, stop: threading.Event | None = None) -> bool:
+    def wait_for_data(self, timeout: float, stop: threading.Event | StopFlag | None = None) -> bool:
         """Before :meth:`start`: wait until the inlet has a sample queued; True if one came in time."""
         stop = stop or threading.Event()
         deadline = pylsl.local_clock() + timeout

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from beira_rt._logging import logger
+from beira_rt._signals import POLL_S
 from beira_rt.replay.recording import ReplayError
 
 __all__ = ["PacedPlayer"]
@@ -29,6 +30,7 @@ class PacedPlayer:
 
     def _init_pacing(self) -> None:
         self._stop_event = threading.Event()
+        self._stop_requested = False  # request_stop's flag: a signal handler must not take a lock
         self._thread: threading.Thread | None = None
         self._started = False
         self._finished = threading.Event()
@@ -74,8 +76,12 @@ class PacedPlayer:
         return self.stats
 
     def request_stop(self) -> None:
-        """Ask the streaming loop to end after the current push; safe from signal handlers."""
-        self._stop_event.set()
+        """Ask the streaming loop to end after the current push; safe from signal handlers.
+
+        It only sets a flag (``Event.set`` from a handler can deadlock, see
+        :mod:`beira_rt._signals`); the loop looks at it at least every :data:`POLL_S` s.
+        """
+        self._stop_requested = True
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background stream to finish; re-raises its error. True when it finished."""
@@ -147,6 +153,10 @@ class PacedPlayer:
         while True:
             delay = due - pylsl.local_clock()
             if delay <= 0:
-                return not self._stop_event.is_set()
-            if self._stop_event.wait(delay):
+                return not self._stopping()
+            if self._stop_event.wait(min(delay, POLL_S)) or self._stop_requested:
                 return False
+
+    def _stopping(self) -> bool:
+        """A stop was asked for, by :meth:`close` or by :meth:`request_stop`."""
+        return self._stop_requested or self._stop_event.is_set()

@@ -172,7 +172,7 @@ class Player(PacedPlayer):
 
         if self._outlets:
             return self
-        if self._stop_event.is_set():
+        if self._stopping():
             raise ReplayError("this player was stopped; create a new Player to replay again.")
         rec = self.recording
         info = eeg_info(

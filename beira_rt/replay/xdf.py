@@ -495,7 +495,7 @@ class XdfPlayer(PacedPlayer):
 
         if self._outlets:
             return self
-        if self._stop_event.is_set():
+        if self._stopping():
             raise ReplayError("this player was stopped; create a new XdfPlayer to replay again.")
         for s in self.selected:
             info = stream_info(
@@ -526,7 +526,8 @@ class XdfPlayer(PacedPlayer):
             left = end - pylsl.local_clock()
             if left <= 0:
                 return False
-            self._stop_event.wait(min(0.02, left))
+            if self._stop_event.wait(min(0.02, left)) or self._stop_requested:
+                return False
 
     @property
     def streams(self) -> list[tuple[str, str]]:

@@ -11,7 +11,6 @@ model hash and look-ahead the engine announced, and the streams recorded.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from beira_rt._logging import logger
+from beira_rt._signals import StopFlag, stop_on_signals
 
 __all__ = ["LabRecorderProcess", "record_session", "unconfirmed"]
 
@@ -153,7 +153,7 @@ def record_session(
     duration: float | None = None,
     protocol: str | Path | None = None,
     timeout: float = 30.0,
-    stop: threading.Event | None = None,
+    stop: threading.Event | StopFlag | None = None,
 ) -> dict[str, Any]:
     """Record ``streams`` (by name) to ``path`` until ``duration``, SIGINT/SIGTERM or ``stop``.
 
@@ -177,17 +177,12 @@ def record_session(
     recorder.wait_started(timeout)
     logger.info("recording %d streams to %s", len(streams), path)
 
-    def _stop(*_: object) -> None:
-        stop.set()
-
-    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     t_end = time.monotonic() + duration if duration is not None else None
-    try:
-        while not stop.is_set() and (t_end is None or time.monotonic() < t_end):
-            stop.wait(0.1)
-    finally:
-        recorder.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    with stop_on_signals() as signalled:  # (not stop.set: an Event must not be set in a handler)
+        try:
+            while not (stop.is_set() or signalled.is_set()) and (t_end is None or time.monotonic() < t_end):
+                signalled.wait(0.1)
+        finally:
+            recorder.stop()
     logger.info("recorded %s", path)
     return sidecar

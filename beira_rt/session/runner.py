@@ -32,6 +32,7 @@ import numpy as np
 import pylsl
 
 from beira_rt._logging import logger
+from beira_rt._signals import StopFlag
 from beira_rt.lsl import (
     MARKERS_TYPE,
     PREDICTION_TYPE,
@@ -284,7 +285,10 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ run
     def run(
-        self, connect_timeout: float = 30.0, stop: threading.Event | None = None, wait_consumer: float = 0.0
+        self,
+        connect_timeout: float = 30.0,
+        stop: threading.Event | StopFlag | None = None,
+        wait_consumer: float = 0.0,
     ) -> dict[str, Any]:
         """Connect, run the whole protocol (or the rest of it), return a summary.
 
