@@ -5,9 +5,12 @@ Three processes on loopback LSL (a private LSL session, nothing leaves the machi
 - a 30-channel 1000 Hz EEG source (this script with ``--role source``), pushing
   chunks at real-time pace with exact timestamps ``t0 + i / sfreq``;
 - the engine, ``beira-rt run`` with the look-ahead set to 0, on CPU by default;
-- this process: a pylsl consumer of the prediction stream, of the EEG stream
-  (to measure the LSL transport latency in the same run) and of the status
-  stream, plus psutil on the engine process.
+- this process: a pylsl consumer of the prediction stream and of the status
+  stream (as a neurofeedback display would read them), plus psutil on the engine process;
+- a transport probe (this script with ``--role transport``): a consumer of the EEG stream
+  that measures the LSL transport latency in the same run. In a process of its own: pulling
+  the EEG sample by sample in the consumer's interpreter would hold its lock while a
+  prediction arrives, and add that wait to the figure being measured.
 
 Printed: p50 / p99 of the added latency (arrival at the consumer minus the
 EEG timestamp the prediction carries), of the LSL transport latency (arrival
@@ -108,6 +111,26 @@ def run_source(
         pushed = end
     print(f"SOURCE pushed {pushed} late_max_ms {late * 1e3:.1f}", flush=True)
     time.sleep(linger)
+    return 0
+
+
+def run_transport(source_id: str, out: Path, seconds: float) -> int:
+    """Pull the EEG stream for ``seconds``; save (arrival, newest stamp) per chunk to ``out`` (.npy)."""
+    import pylsl
+
+    found = pylsl.resolve_byprop("source_id", source_id, 1, 60.0)
+    if not found:
+        print(f"transport: stream {source_id} not found", file=sys.stderr)
+        return 1
+    inlet = pylsl.StreamInlet(found[0], max_buflen=30, recover=False)
+    inlet.open_stream(60.0)
+    rows: list[tuple[float, float]] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        _, ts = inlet.pull_chunk(timeout=0.05, max_samples=4096, min_samples=1)
+        if ts:
+            rows.append((pylsl.local_clock(), ts[-1]))
+    np.save(out, np.asarray(rows, dtype=np.float64).reshape(-1, 2))
     return 0
 
 
@@ -233,6 +256,7 @@ def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> d
 def measure(a: argparse.Namespace, bundle_path: Path, inference: str, tmp: Path) -> dict[str, float | str]:
     """One end-to-end run (source, engine, consumers); prints its figures and returns them."""
     import psutil
+    import pylsl
 
     from beira_rt.bundle import load_bundle
 
@@ -297,38 +321,46 @@ def measure(a: argparse.Namespace, bundle_path: Path, inference: str, tmp: Path)
         stdout=subprocess.PIPE,
         text=True,
     )
+    transport_file = tmp / f"transport-{tag}.npy"
+    probe = subprocess.Popen(
+        [sys.executable, __file__, "--role", "transport", "--source-id", src_id, "--transport-out",
+         str(transport_file), "--source-seconds", str(total + 2.0)],
+        cwd=REPO,
+    )  # fmt: skip
     try:
         pred = Pull(f"name='{out_name}' and type='sBOLD'", 60.0)
         status = Pull(f"name='{out_name}-status'", 60.0, keep_values=True)
-        eeg = Pull(f"source_id='{src_id}'", 60.0)
-        for t in (pred, status, eeg):
+        for t in (pred, status):
             t.start()
         proc = psutil.Process(engine.pid)
         while not pred.arrival and engine.poll() is None:
             time.sleep(0.05)
         time.sleep(2.0)  # let the first updates settle
-        n_pred0, n_eeg0, n_stat0 = len(pred.arrival), len(eeg.arrival), len(status.values)
+        n_pred0, n_stat0 = len(pred.arrival), len(status.values)
+        clock0 = pylsl.local_clock()
         cpu0, wall0 = proc.cpu_times(), time.monotonic()
         psutil.cpu_percent(None)
         load0 = os.getloadavg()
         time.sleep(a.seconds)
         cpu1, wall1 = proc.cpu_times(), time.monotonic()
         machine_cpu = psutil.cpu_percent(None)
-        n_pred1, n_eeg1, n_stat1 = len(pred.arrival), len(eeg.arrival), len(status.values)
+        n_pred1, n_stat1 = len(pred.arrival), len(status.values)
+        clock1 = pylsl.local_clock()
         load1 = os.getloadavg()
     finally:
         out, _ = engine.communicate(timeout=total + 60)
         source.wait(timeout=60)
-    for t in (pred, status, eeg):
+        probe.wait(timeout=60)
+    for t in (pred, status):
         t.halt.set()
         t.join(5)
 
     added = np.asarray(pred.arrival[n_pred0:n_pred1]) - np.asarray(pred.stamps[n_pred0:n_pred1])
-    eeg_arr = np.asarray(eeg.arrival[n_eeg0:n_eeg1])
-    eeg_ts = np.asarray(eeg.stamps[n_eeg0:n_eeg1])
-    # transport: per chunk, arrival minus the stamp of its newest sample
-    last_of_chunk = np.flatnonzero(np.diff(eeg_arr, append=np.inf) != 0)
-    transport = eeg_arr[last_of_chunk] - eeg_ts[last_of_chunk]
+    # transport: per chunk pulled by the probe in the measurement window, arrival minus the stamp
+    # of its newest sample (local_clock is the same clock in every process of this machine)
+    rows = np.load(transport_file) if transport_file.is_file() else np.empty((0, 2))
+    rows = rows[(rows[:, 0] >= clock0) & (rows[:, 0] <= clock1)]
+    transport = rows[:, 0] - rows[:, 1]
     st0 = json.loads(status.values[max(n_stat0 - 1, 0)][0])
     st1 = json.loads(status.values[n_stat1 - 1][0])
     slots = st1["update_slots"] - st0["update_slots"]
@@ -387,13 +419,18 @@ def main(argv: list[str] | None = None) -> int:
         help="no LSL: time this many updates of each inference path in this process, then stop",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads for --compute-only (the engine's 1)")
-    p.add_argument("--role", default="bench", choices=("bench", "source"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--role", default="bench", choices=("bench", "source", "transport"), help=argparse.SUPPRESS
+    )
+    p.add_argument("--transport-out", help=argparse.SUPPRESS)
     p.add_argument("--name", help=argparse.SUPPRESS)
     p.add_argument("--source-id", help=argparse.SUPPRESS)
     p.add_argument("--source-seconds", type=float, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.role == "source":
         return run_source(a.name, a.source_id, a.sfreq, a.source_seconds, a.chunk, a.channels)
+    if a.role == "transport":
+        return run_transport(a.source_id, Path(a.transport_out), a.source_seconds)
 
     use_loopback_config()  # children inherit LSLAPICFG: a private session on loopback
     tmp = Path(tempfile.mkdtemp(prefix="beira-bench-"))

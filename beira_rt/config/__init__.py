@@ -32,7 +32,7 @@ RETIRED_KEYS = {
 
 #: Keys whose default changed, with the value a stored config that lacks them was written with
 #: (a bundle from before the read-out back end holds a U-Net: its config has no model.backbone).
-STORED_DEFAULTS = {("model", "backbone"): "unet"}
+STORED_DEFAULTS = {("model", "backbone"): "unet", ("model", "readout_quadratic"): False}
 
 
 def _drop_retired(data: dict[str, Any], stored: bool) -> dict[str, Any]:

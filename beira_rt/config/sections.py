@@ -101,6 +101,12 @@ class ModelConfig:
         doc="backbone readout: spacing of the read-out taps (and length of the moving average) in seconds",
         gt=0,
     )
+    readout_quadratic: bool = spec(
+        True,
+        doc="backbone readout: each branch's normalised slow envelope u passes through a learned "
+        "u + a u^2 before its read-out filter (a Hammerstein read-out: a ROI may follow how far an "
+        "envelope is from its usual level as well as the envelope itself; one weight per branch)",
+    )
     n_times: int = spec(2048, doc="window length in model-rate samples", ge=16)
     n_filters: int = spec(4, doc="spatial unmixing branches of the interpretable block (per ROI)", ge=1)
     filter_size: int = spec(51, doc="taps of the learned band-pass filters", ge=1)
@@ -193,8 +199,8 @@ class TrainingConfig:
     front_end_lr_scale: float | None = spec(
         None,
         doc="learning-rate multiplier of the whole interpretable front end (unmixing and filters; the filters "
-        "also get filter_lr_scale); 0 freezes it where it started; null: 0 when the front end starts fitted "
-        "to the data (model.filter_init spoc), else 1",
+        "also get filter_lr_scale); 0 freezes it where it started; null: 0.1 when the front end starts "
+        "fitted to the data (model.filter_init spoc: it moves a little from the fit), else 1",
         ge=0,
     )
     filter_lr_scale: float = spec(

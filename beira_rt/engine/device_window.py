@@ -54,13 +54,13 @@ class DeviceWindow:
         """Whether ``n_times`` samples have been appended since the last reset."""
         return self.count >= self.n_times
 
-    def append(self, z: np.ndarray) -> None:
+    def append(self, z: np.ndarray | torch.Tensor) -> None:
         """Append samples.
 
         Parameters
         ----------
-        z : ndarray, shape (n_chans, n_samples)
-            New samples, oldest first (converted to the window's dtype).
+        z : ndarray or tensor, shape (n_chans, n_samples)
+            New samples, oldest first (converted to the window's dtype and device).
         """
         if z.ndim != 2 or z.shape[0] != self.n_chans:
             raise ValueError(f"expected samples of shape ({self.n_chans}, n_samples), got {z.shape}.")
@@ -72,7 +72,10 @@ class DeviceWindow:
             self.count += m - W
             z = z[:, m - W :]
             m = W
-        t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(self.device, self.dtype)
+        if isinstance(z, torch.Tensor):
+            t = z.to(self.device, self.dtype)
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(self.device, self.dtype)
         start = self.count % W
         first = min(m, W - start)
         self._buf[:, start : start + first] = t[:, :first]

@@ -10,7 +10,11 @@ per ROI head, the same interpretable front end as BEIRA (spatial unmixing into `
 branches -> learned band-pass -> batch norm -> rectification -> learned envelope filter ->
 optional ``sign(x) log(1 + |x|)``), then
 
-* a causal moving average of ``readout_step`` samples (the envelopes carry nothing fast), and
+* a causal moving average of ``readout_step`` samples (the envelopes carry nothing fast),
+* optionally (``quadratic``) a learned static quadratic per branch, ``u + a u^2`` of the
+  normalised slow envelope ``u`` (a Hammerstein read-out: a ROI may follow how far an envelope
+  is from its usual level as well as the envelope itself; one weight ``a`` per branch, so the
+  haemodynamic filter after it is shared by both terms), and
 * a causal dilated convolution with ``readout_taps`` taps spaced ``readout_step`` samples apart
   (a learned haemodynamic filter per branch over the last ``readout_taps * readout_step``
   samples), summed over the branches into one output.
@@ -65,6 +69,8 @@ class BEIRAReadout(nn.Module):
         Dropout on the envelopes during training.
     envelope_log : bool
         ``sign(x) log(1 + |x|)`` on each envelope.
+    quadratic : bool
+        A learned ``u + a u^2`` of each normalised slow envelope before the read-out filter.
 
     Notes
     -----
@@ -91,6 +97,7 @@ class BEIRAReadout(nn.Module):
         readout_taps: int = 56,
         dropout: float = 0.1,
         envelope_log: bool = True,
+        quadratic: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -107,6 +114,7 @@ class BEIRAReadout(nn.Module):
             "sfreq": float(sfreq), "n_filters": int(n_filters), "filter_size": int(filter_size),
             "envelope_size": int(envelope_size), "readout_step": int(readout_step),
             "readout_taps": int(readout_taps), "dropout": float(dropout), "envelope_log": bool(envelope_log),
+            "quadratic": bool(quadratic),
         }  # fmt: skip
         self.n_chans, self.n_outputs, self.n_times = int(n_chans), int(n_outputs), int(n_times)
         self.sfreq = float(sfreq)
@@ -117,6 +125,11 @@ class BEIRAReadout(nn.Module):
         )
         self.dropout = nn.Dropout(float(dropout))
         width = n_outputs * n_filters
+        self.quadratic = bool(quadratic)
+        #: Normalises the slow envelopes before the quadratic (quadratic read-out only).
+        self.bn_slow = nn.BatchNorm1d(width, affine=False) if self.quadratic else None
+        #: The weight ``a`` of ``u + a u^2`` per branch (quadratic read-out only), starting at 0.
+        self.square_weight = nn.Parameter(torch.zeros(width, 1)) if self.quadratic else None
         self.readout = nn.Conv1d(width, n_outputs, readout_taps, groups=n_outputs, dilation=readout_step)
         with torch.no_grad():  # start near zero: the heads begin at the target mean
             self.readout.weight.mul_(0.1)
@@ -140,10 +153,20 @@ class BEIRAReadout(nn.Module):
             envelope_size=model_cfg.envelope_size, readout_step=step,
             readout_taps=math.ceil(model_cfg.readout_seconds * sfreq / step),
             dropout=model_cfg.dropout, envelope_log=model_cfg.envelope_log,
+            quadratic=model_cfg.readout_quadratic,
         )  # fmt: skip
         if model_cfg.filter_start in ("filterbank", "spoc"):
             model.init_filterbank()
         return model
+
+    def slow_terms(self, slow: torch.Tensor) -> torch.Tensor:
+        """What the read-out filters see, from the moving-averaged envelopes, sample by sample:
+        ``slow`` itself, or ``u + a u^2`` of its normalised ``u`` when quadratic.
+        (batch, n_outputs * n_filters, T) -> the same shape."""
+        if self.bn_slow is None or self.square_weight is None:
+            return slow
+        u = self.bn_slow(slow)
+        return u + self.square_weight * (u * u)
 
     @property
     def receptive_field(self) -> int:
@@ -224,7 +247,7 @@ class BEIRAReadout(nn.Module):
         z = self.envelopes(x)
         step = self.readout_step
         z = F.avg_pool1d(F.pad(z, (step - 1, 0)), step, stride=1)  # causal moving average
-        z = self.dropout(z)
+        z = self.dropout(self.slow_terms(z))
         return self.readout(F.pad(z, ((self.readout_taps - 1) * step, 0)))
 
     @torch.no_grad()

@@ -91,16 +91,28 @@ def test_engine_refuses_streaming_it_cannot_do(tiny_bundle, live_cfg, worker_thr
     src.go.set()
 
 
+@pytest.mark.parametrize("quadratic", [False, True])
 @pytest.mark.parametrize("la", [0, 10, 24, 30])
-def test_read_out_stream_equals_the_window_column(tiny_readout_bundle, la):
+def test_read_out_stream_equals_the_window_column(tiny_readout_bundle, la, quadratic):
     """ReadoutStream (the read-out back end streamed: the front end on the new samples only) gives
-    the whole window's column ``W - 1 - la`` after appends of 1 to 150 samples and a reset."""
+    the whole window's column ``W - 1 - la`` after appends of 1 to 150 samples and a reset; also
+    with the quadratic read-out (``model.readout_quadratic``)."""
     import numpy as np
     import torch
 
     from beira_rt.engine.streaming import ReadoutStream
+    from beira_rt.models import build_model
+    from tests._bundles import randomise_statistics
 
     model = tiny_readout_bundle.build_model().eval()
+    if quadratic:
+        cfg = dataclasses.replace(tiny_readout_bundle.config.model, readout_quadratic=True)
+        model = build_model(cfg, model.n_chans, model.n_outputs, model.sfreq)
+        randomise_statistics(model, la)
+        with torch.no_grad():
+            model.readout.weight.normal_()
+            model.square_weight.normal_()
+        model.eval()
     win = DeviceWindow(len(CH_NAMES), model.n_times)
     stream = ReadoutStream(model, win, la)
     assert stream.exact == (model.n_times - la >= model.receptive_field)
@@ -147,3 +159,27 @@ def test_read_out_back_end_streaming_refuses_a_look_ahead_beyond_the_window(tiny
     assert choose_inference("auto", model, DeviceWindow(4, 80), 25)[0] == "window"  # 80 - 25 < 56
     with pytest.raises(ValueError, match="56 samples"):
         choose_inference("streaming", model, DeviceWindow(4, 80), 25)
+
+
+@pytest.mark.parametrize("envelope_log", [True, False])
+def test_folded_front_end_equals_the_model_front_end(envelope_log):
+    """FoldedFrontEnd (batch norms folded in, filters as sums over unfolded views) gives the
+    model's envelopes of the last k samples, also where the model's causal padding reaches in
+    (inputs shorter than k + the filters' reach)."""
+    import torch
+
+    from beira_rt.engine.streaming import FoldedFrontEnd
+    from beira_rt.models import BEIRAReadout
+    from tests._bundles import randomise_statistics
+
+    torch.manual_seed(3)
+    model = BEIRAReadout(6, 3, 120, 100.0, n_filters=2, filter_size=9, envelope_size=7, readout_step=5,
+                         readout_taps=4, dropout=0.0, envelope_log=envelope_log)  # fmt: skip
+    randomise_statistics(model, 3)
+    model.eval()
+    folded = FoldedFrontEnd(model.interpretable)
+    x = torch.randn(6, 120)
+    with torch.no_grad():
+        for length, k in [(120, 1), (120, 10), (24, 10), (16, 10), (30, 30), (5, 5), (120, 120)]:
+            want = model.envelopes(x[None, :, -length:])[0, :, -k:]
+            torch.testing.assert_close(folded(x[:, -length:], k), want, atol=1e-5, rtol=1e-5)

@@ -132,7 +132,7 @@ def test_read_out_fine_tuning_refits_the_front_end_on_the_held_out_subject(parts
 
     ro = override(cfg, {"model.backbone": "readout", "model.variant": "causal", "model.filter_init": "spoc",
                         "model.readout_seconds": 1.0, "model.readout_step": 0.1, "model.n_filters": 2,
-                        "training.front_end_lr_scale": None})  # fmt: skip
+                        "training.front_end_lr_scale": 0.0})  # fmt: skip
     s0 = parts["s0"]
     ft, held = _poisoned_after_calibration(parts)
     kw = {"finetune_minutes": (0.2,), "finetune_overrides": {"training.max_epochs": 1}}
