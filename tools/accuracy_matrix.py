@@ -35,6 +35,7 @@ from beira_rt.config import load_config, override  # noqa: E402
 from offline.loader import load_cwl_subject  # noqa: E402
 from offline.pipeline import read_ceiling, run_training  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.train import front_end_lr_scale  # noqa: E402
 
 
 def _parse_set(items: list[str]) -> dict[str, object]:
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config: {args.config or 'built-in default'} {updates or ''}")
     m, t = cfg0.model, cfg0.training
     back = (
-        f"read-out {m.readout_seconds} s every {m.readout_step} s, filters {m.filter_start}"
+        f"read-out {m.readout_seconds} s every {m.readout_step} s"
+        f"{' (quadratic)' if m.readout_quadratic else ''}, filters {m.filter_start}, "
+        f"front end at {front_end_lr_scale(cfg0):g} x lr"
         if m.backbone == "readout"
         else f"channels {list(m.channels)}, strides {list(m.strides)}"
     )
