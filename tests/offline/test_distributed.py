@@ -105,3 +105,24 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_result(tmp_path):
     strip = [{k: v for k, v in h.items() if k != "seconds"} for h in h_straight]
     assert [{k: v for k, v in h.items() if k != "seconds"} for h in h_resumed] == strip
     assert len(h_resumed) == epochs
+
+
+def test_process_group_is_single_process_without_torchrun_and_leaves_a_callers_group_open(
+    tmp_path, monkeypatch
+):
+    """offline.distributed.process_group: without torchrun's environment nothing is joined; a group
+    the caller opened is used and left open (only a group it joined itself is destroyed)."""
+    import torch.distributed as dist
+
+    from offline.distributed import process_group
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group("cpu") as ctx:
+        assert not ctx.active and ctx.is_main and not dist.is_initialized()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        with process_group("cpu") as ctx:
+            assert ctx.world_size == 1
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
