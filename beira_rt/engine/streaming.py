@@ -150,7 +150,6 @@ class ReadoutStream:
         width = model.n_outputs * model.n_filters
         self._front_end = FoldedFrontEnd(block)
         self._env = DeviceWindow(width, self.span + self.la, window.device, window.dtype)
-        self._fresh = True
         self._epoch = window.epoch
         self._seen = 0
 
@@ -166,8 +165,8 @@ class ReadoutStream:
         win = self.window
         new = win.count - self._seen
         keep = self._env.n_times
-        if self._fresh or win.epoch != self._epoch or new > win.n_times - self.front:
-            self._fresh, self._epoch = False, win.epoch
+        if not self._env.count or win.epoch != self._epoch or new > win.n_times - self.front:
+            self._epoch = win.epoch
             self._env.reset()
             self._env.append(self._envelopes(min(win.count, win.n_times))[:, -keep:])
         elif new:

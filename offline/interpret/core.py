@@ -23,7 +23,7 @@ from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.config import BeiraConfig
 from beira_rt.interpret import branch_filters, branch_patterns, cross_spectrum
-from beira_rt.models import BEIRA
+from beira_rt.models import BEIRA, BEIRAReadout
 
 from ..dataset import PreparedData
 from ..metrics import pearson_r, predict_block
@@ -160,7 +160,8 @@ def interpret_model(
     fmax = min(pre.h_freq or np.inf, 0.4 * data.sfreq)
     pats = branch_patterns(branch_filters(model), freqs, csd, data.normalizer.std, fmin, fmax)
     t1 = time.perf_counter()
-    imp_block = importance_block(data.split)
+    warm = model.receptive_field - 1 if isinstance(model, BEIRAReadout) else 0
+    imp_block = importance_block(data.split, warm)
     imp = branch_importance(model, data, cfg, imp_block, device)
     importance = imp.solo_r
     val_r = pearson_r(*predict_block(model, data, cfg, val, device))

@@ -94,11 +94,18 @@ def branch_means(model: BEIRA, eeg: np.ndarray, start: int, stop: int) -> np.nda
     return out.mean(dim=-1).double().cpu().numpy()
 
 
-def importance_block(split: Split) -> Block:
-    """The training and validation blocks as one block (they are adjacent; the test block follows)."""
+def importance_block(split: Split, first: int = 0) -> Block:
+    """The training and validation blocks as one block (they are adjacent; the test block follows),
+    from sample ``first`` on when the training block starts before it.
+
+    ``first``: the first sample whose prediction holds its whole history (``receptive_field - 1``
+    for the read-out back end, whose one pass sees zeros before the recording's first sample:
+    the outputs before it are a start-up transient, which a branch that is constant everywhere
+    else would be scored on).
+    """
     if split.train.stop != split.val.start:
         raise ValueError(f"the training block {split.train} does not end where the validation block starts.")
-    return Block("train+val", split.train.start, split.val.stop)
+    return Block("train+val", max(split.train.start, min(first, split.val.start)), split.val.stop)
 
 
 @torch.no_grad()

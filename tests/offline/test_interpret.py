@@ -157,3 +157,36 @@ def test_interpret_command_needs_an_output_folder(trained, recording_files, caps
     fif, tsv, *_ = recording_files
     assert main(["interpret", str(trained / "model.beira"), "--eeg", str(fif), "--roi-tsv", str(tsv)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_read_out_importance_skips_the_start_up_transient_a_dead_branch_would_be_scored_on():
+    """A read-out branch left unused by SPoC (zero unmixing) is constant wherever its history is in
+    the recording; in the first receptive_field - 1 samples its one pass sees zeros before the
+    recording, and its normalised slow envelope (near-zero variance) turns that into a large
+    transient. The importance block starts after it, so the dead branch alone predicts a constant
+    (importance NaN, ranked last), where the whole training block would give it a finite r."""
+    import torch
+
+    from beira_rt.models import build_model
+    from offline.interpret.importance import branch_importance, importance_block
+    from tests._bundles import randomise_statistics
+    from tests.offline import _ddp_worker as worker
+
+    cfg = override(worker.config(1), {
+        "model.variant": "causal", "model.backbone": "readout", "model.n_filters": 2, "model.n_times": 256,
+        "model.readout_seconds": 1.0, "model.readout_step": 0.1, "model.readout_quadratic": True,
+    })  # fmt: skip
+    data = worker.make_data(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+    randomise_statistics(model)
+    with torch.no_grad():
+        model.readout.weight.normal_()
+        model.square_weight.normal_()
+        model.set_unmixing(0, 1, None)  # head 0, branch 1: unused
+        model.bn_slow.running_var[1] = 1e-5  # a constant's running variance
+    model.eval()
+    fixed = branch_importance(model, data, cfg, importance_block(data.split, model.receptive_field - 1))
+    assert np.isnan(fixed.solo_r[0, 1]) and np.isfinite(fixed.solo_r[0, 0])
+    whole = branch_importance(model, data, cfg, importance_block(data.split))
+    assert np.isfinite(whole.solo_r[0, 1])  # the transient alone gives the dead branch an r
