@@ -23,7 +23,8 @@ with ``--variant`` when given, is built with random weights (timing does not dep
 the weights) and saved as a temporary bundle with the 30 CWL EEG channels and the 8 ROIs.
 
 ``--inference compare`` runs the engine twice, with the whole window (``live.inference:
-window``, stem cache on) and streaming (a causal bundle), and prints the two side by
+window``, stem cache on) and streaming (either variant of the U-Net, the read-out back end),
+and prints the two side by
 side: update compute p50/p99 (the engine's own figures), added latency p50/p99 at the
 external consumer, CPU share. ``--compute-only N`` times N updates of each path in this
 process (no LSL; the engine's DeviceWindow, StemCache and StreamReadout on random EEG).
@@ -33,7 +34,8 @@ Usage::
     python tools/bench_latency.py                 # 60 s, reference model, CPU, hop 0.1 s
     python tools/bench_latency.py --seconds 20 --model runs/trio1/model.beira --device cuda
     python tools/bench_latency.py --variant causal --inference compare --seconds 30
-    python tools/bench_latency.py --config configs/paper.yaml --variant causal --compute-only 200
+    python tools/bench_latency.py --config configs/paper.yaml --inference compare --seconds 30
+    python tools/bench_latency.py --config configs/paper.yaml --compute-only 300
 """
 
 from __future__ import annotations

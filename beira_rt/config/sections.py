@@ -324,8 +324,9 @@ class LiveConfig:
     )
     inference: str = spec(
         "auto",
-        doc="'auto': stream a causal bundle whose read-out fits the window (each sample once, the same output), "
-        "else the whole window; 'streaming': that or an error; 'window': the whole window (stem_cache)",
+        doc="'auto': stream where the streamed read-out equals the window's (each sample once; either U-Net "
+        "variant, the read-out back end), else the whole window; 'streaming': that or an error; 'window': the "
+        "whole window (stem_cache)",
         choices=("auto", "streaming", "window"),
     )
 

@@ -1,9 +1,11 @@
-"""Streaming live inference of a causal bundle: each model-rate sample computed once.
+"""Streaming live inference: each model-rate sample computed once.
 
 :class:`StreamReadout` follows the engine's :class:`~beira_rt.engine.device_window.DeviceWindow`
-with a :class:`~beira_rt.models.streaming.CausalStream`: at each update the samples appended
-since the last one are pushed (per-update work proportional to the hop, not the window) and
-the read-out of the newest window is computed. :class:`ReadoutStream` does the same for the
+with a :class:`~beira_rt.models.streaming.CausalStream` (causal variant) or a
+:class:`~beira_rt.models.streaming.ReferenceStream` (the paper's reference variant, whose
+newest blocks are recomputed with the window's right padding at each update): at each update the
+samples appended since the last one are pushed (per-update work proportional to the hop, not the
+window) and the read-out of the newest window is computed. :class:`ReadoutStream` does the same for the
 read-out back end (:class:`~beira_rt.models.readout.BEIRAReadout`): the front end runs on the
 new samples only (with the filters' reach of history), their envelopes are kept, and the one
 output column is computed from the envelopes it needs. :func:`choose_inference` decides, from the
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 
 from beira_rt.models import BEIRA, BEIRAReadout
 from beira_rt.models.layers import FusedInterpretableBlock
-from beira_rt.models.streaming import CausalStream
+from beira_rt.models.streaming import CausalStream, ReferenceStream
 
 from .device_window import DeviceWindow
 
@@ -34,7 +36,7 @@ class StreamReadout:
     Parameters
     ----------
     model : BEIRA
-        Causal, eval mode, on the window's device.
+        Eval mode, on the window's device; either variant.
     window : DeviceWindow
         The model-rate window it follows (a reset of the window restarts the stream).
     lookahead : int
@@ -43,13 +45,14 @@ class StreamReadout:
 
     def __init__(self, model: BEIRA, window: DeviceWindow, lookahead: int) -> None:
         self.window = window
-        self.stream = CausalStream(model, lookahead, chunk=window.n_times)
+        kind = CausalStream if model.causal else ReferenceStream
+        self.stream = kind(model, lookahead, chunk=window.n_times)
         self._epoch = window.epoch
         self._seen = 0  # window samples pushed into the stream
 
     @property
     def exact(self) -> bool:
-        """Whether the read-out equals the whole-window model (see :class:`CausalStream`)."""
+        """Whether the read-out equals the whole-window model (the stream's ``exact``)."""
         return self.stream.exact
 
     @torch.inference_mode()
@@ -193,8 +196,8 @@ def choose_inference(
     Parameters
     ----------
     setting : str
-        ``'auto'``: streaming for a causal model whose streaming read-out is exact at this
-        look-ahead, else the whole window; ``'streaming'``: streaming or an error;
+        ``'auto'``: streaming where the streaming read-out is exact at this look-ahead
+        (either variant of BEIRA, the read-out back end), else the whole window; ``'streaming'``: streaming or an error;
         ``'window'``: the whole window (with the stem cache when ``live.stem_cache``).
     model, window, lookahead
         As :class:`StreamReadout`.
@@ -210,7 +213,8 @@ def choose_inference(
     ------
     ValueError
         For ``'streaming'`` when the model is not causal or the read-out would not be exact,
-        naming why; for an unknown setting.
+        naming why (a look-ahead whose read-out depends on more than the window holds, or a
+        back end without a streaming path); for an unknown setting.
     """
     if setting not in INFERENCE_MODES:
         raise ValueError(f"live.inference must be one of {', '.join(INFERENCE_MODES)}; got {setting!r}.")
@@ -227,15 +231,14 @@ def choose_inference(
         )
     elif not isinstance(model, BEIRA):
         why = f"the {type(model).__name__} back end has no streaming path"
-    elif not model.causal:
-        why = "the model is the reference variant (streaming needs model.variant: causal)"
     else:
         readout = StreamReadout(model, window, lookahead)
         if readout.exact:
             return "streaming", readout
         why = (
             f"the read-out at a look-ahead of {lookahead} samples depends on {readout.stream.reach} samples "
-            f"before it, more than the window of {model.n_times} holds, so streaming would not equal the window"
+            f"before the window's end, more than the window of {model.n_times} holds, so streaming would "
+            "not equal the window"
         )
     if setting == "streaming":
         raise ValueError(f"live.inference: streaming is not possible: {why}.")

@@ -1,4 +1,5 @@
-"""The engine's streaming path (causal bundles) on real LSL: the same predictions as the whole window."""
+"""The engine's streaming path (causal and reference bundles, the read-out back end) on real LSL: the
+same predictions as the whole window."""
 
 from __future__ import annotations
 
@@ -40,10 +41,21 @@ def _run_against_each_window(bundle, live, worker_threads, sfreq, chunk, seed, m
 def test_streaming_engine_equals_whole_window_prediction(
     tiny_causal_bundle, live_cfg, worker_threads, sfreq, chunk
 ):
-    """Published predictions of the streaming engine equal the whole-window definition (each
-    window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, and the
+    """Published predictions of the streaming engine (causal bundle) equal the whole-window definition
+    (each window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, and the
     status says the engine streams."""
-    bundle = tiny_causal_bundle
+    _check_streaming_engine(tiny_causal_bundle, live_cfg, worker_threads, sfreq, chunk)
+
+
+@pytest.mark.parametrize(("sfreq", "chunk"), [(250.0, 1), (1000.0, 7), (5000.0, 32), (1000.0, 32)])
+def test_reference_bundle_streams_equal_to_each_window(tiny_bundle, live_cfg, worker_threads, sfreq, chunk):
+    """The reference variant ('same' padding, linear up-sampling: the paper's model) streams too
+    (ReferenceStream: the newest blocks recomputed with the window's right padding); over real LSL
+    its published predictions equal each window through the whole model within 1e-4."""
+    _check_streaming_engine(tiny_bundle, live_cfg, worker_threads, sfreq, chunk)
+
+
+def _check_streaming_engine(bundle, live_cfg, worker_threads, sfreq, chunk):
     run, reference, n = _run_against_each_window(
         bundle, live_cfg, worker_threads, sfreq, chunk, int(sfreq) + chunk, "streaming"
     )
@@ -59,13 +71,16 @@ def test_streaming_engine_equals_whole_window_prediction(
         ("causal", "streaming", 0, "streaming"),
         ("causal", "window", 10, "window"),
         ("causal", "auto", 25, "window"),  # the read-out reaches 67 samples back: beyond the window
-        ("reference", "auto", 10, "window"),
+        ("reference", "auto", 10, "streaming"),
+        ("reference", "streaming", 40, "streaming"),
+        ("reference", "auto", 44, "window"),  # 'same' padding: 67 samples back from the window's end
         ("causal", "streaming", 25, "67 samples"),
-        ("reference", "streaming", 10, "reference variant"),
+        ("reference", "streaming", 44, "67 samples"),
     ],
 )
 def test_inference_setting_chooses_the_path(variant, setting, la, expected):
-    """'auto' streams a causal bundle only where that is exact; 'streaming' refuses what it cannot do."""
+    """'auto' streams a bundle (either variant) only where that is exact; 'streaming' refuses what it
+    cannot do (the tiny models with a 64-sample window)."""
     model_cfg = (
         TINY_CAUSAL_MODEL if variant == "causal" else dataclasses.replace(TINY_CAUSAL_MODEL, variant=variant)
     )
@@ -80,13 +95,14 @@ def test_inference_setting_chooses_the_path(variant, setting, la, expected):
 
 
 def test_engine_refuses_streaming_it_cannot_do(tiny_bundle, live_cfg, worker_threads):
-    """``live.inference: streaming`` with a reference bundle: start() fails naming why (real source)."""
+    """``live.inference: streaming`` at a look-ahead whose read-out needs more than the window (the
+    tiny reference bundle: 35 samples at 0.14 s, the window holds 32): start() fails naming why."""
     data = eeg(500, 250.0, len(STREAM_LABELS))
     name, sid = unique_name()
     src = start_source(worker_threads, data, 250.0, name, sid, STREAM_LABELS)
-    live = dataclasses.replace(live_cfg, inference="streaming")
+    live = dataclasses.replace(live_cfg, inference="streaming", lookahead=0.14)
     engine = Engine(tiny_bundle, live, StreamQuery(source_id=sid))
-    with pytest.raises(EngineError, match="reference variant"):
+    with pytest.raises(EngineError, match="35 samples"):
         engine.start()
     src.go.set()
 
