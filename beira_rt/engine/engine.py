@@ -61,7 +61,7 @@ from .outlet import PredictionOutlet, StatusOutlet
 from .source import EegReader, StreamSpec
 from .stats import EngineStats, HopCounter, HopSchedule
 from .stem import StemCache
-from .streaming import choose_inference
+from .streaming import StreamReadout, choose_inference
 
 __all__ = ["Engine", "EngineError"]
 
@@ -321,6 +321,8 @@ class Engine:
         pipe, hops = self._pipeline, self._hops
         pipe.feed(block)  # at once: the thread slept until the samples could reach a boundary
         pipe.poll(pylsl.local_clock())  # samples the clock held back too long (the source went quiet)
+        if isinstance(self._stream, StreamReadout) and not pipe.window.full:
+            self._stream.advance()  # the stream follows the window as it fills
         # a boundary is a slot, but a single pull over several boundaries is one (the source's
         # chunks are longer than a hop: nothing the engine could have published was skipped)
         slots = min(hops.passed(pipe.total_out, pipe.ready), max(1, block.n_pulls))

@@ -107,7 +107,7 @@ class _Rows:
         """Rows at ``first, first + step, ..., first + (count - 1) step`` (within the newest
         ``capacity``): (count, width), a view."""
         lo = first % self.capacity
-        return self.buf[lo : lo + (count - 1) * step + 1 : step]
+        return self.buf[lo : lo + max(count - 1, 0) * step + min(count, 1) : step]
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -595,13 +595,17 @@ class ReferenceStream(_EncoderStream):
             conv = layers[0]
             left, right = conv.padding
             src = self._p[k - 1].rows(m + (left + right) * d)  # the final rows the new ones read
-            tail = torch.cat([self._older(k - 1, n), self._pooled(edge, k - 1)])
+            # the newest blocks that are not final (c) are computed; the older ones of their
+            # pooling blocks are final and read from the stored sequence
+            c = math.ceil(self._delay[k] / d)
+            tail = torch.cat([self._older(k - 1, n), self._pooled(edge, k - 1)])[-(c + left) :]
             if right:
                 tail = torch.cat([tail, tail.new_zeros((right, tail.shape[1]))])
             y = convs.run(layers[1:], convs.rows_pair(conv, src, d, tail))
             self._e[k].append(y[:m])
             self._pool(k, m)
-            edge = y[m:]
+            done = self._e[k].every(n - d * (self._out[k] - 1) + self._delay[k], self._out[k] - c, d)
+            edge = torch.cat([done, y[m:]])
         self._newest = (n, self._pooled(edge, len(strides) - 1))
 
     def _pooled(self, rows: torch.Tensor, k: int) -> torch.Tensor:

@@ -199,3 +199,38 @@ def test_folded_front_end_equals_the_model_front_end(envelope_log):
         for length, k in [(120, 1), (120, 10), (24, 10), (16, 10), (30, 30), (5, 5), (120, 120)]:
             want = model.envelopes(x[None, :, -length:])[0, :, -k:]
             torch.testing.assert_close(folded(x[:, -length:], k), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["causal", "reference"])
+def test_stream_follows_the_window_while_it_fills(variant):
+    """StreamReadout.advance (called by the engine before the window is full) pushes what the window
+    received, so that the first read-out pushes a hop, not a whole window; the read-outs equal the
+    window's column, also after a reset of the window mid-fill."""
+    import numpy as np
+    import torch
+
+    from beira_rt.engine.streaming import StreamReadout
+
+    model_cfg = dataclasses.replace(TINY_CAUSAL_MODEL, variant=variant)
+    model = make_bundle(model=model_cfg).build_model().eval()
+    W, la = model_cfg.n_times, 10
+    win = DeviceWindow(len(CH_NAMES), W)
+    readout = StreamReadout(model, win, la)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for step, k in enumerate([20, 7, 30, 1, 40, 5, 5, 30, 3, 9, 1, 12, 2]):
+        if step == 3:
+            win.reset()  # an outage mid-fill: the stream restarts with the window
+        win.append(rng.standard_normal((len(CH_NAMES), k)).astype(np.float32))
+        if not win.full:
+            readout.advance()
+            assert readout.stream.count == win.count  # every sample so far is in the stream
+            continue
+        before = readout.stream.count
+        got = readout.forward()
+        assert readout.stream.count - before == k  # the new samples only, the first time too
+        with torch.no_grad():
+            want = model(win.view().unsqueeze(0))[0, :, W - 1 - la]
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        checked += 1
+    assert checked >= 5

@@ -209,3 +209,28 @@ def test_paper_model_reference_streams_exactly():
     torch.testing.assert_close(
         torch.stack(got), _window_columns(model, z, [2047, 2054, 2079, 2087, 2060], 0), rtol=0, atol=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        # the engine tests' tiny model: every newest block of level 1 is not final (none read back)
+        dict(n_filters=2, filter_size=9, envelope_size=9, channels=(4, 4, 4), kernel_sizes=(3, 3), strides=(2, 2),
+             decoder_reduce=1, n_times=32),
+        dict(channels=(8, 8, 12), kernel_sizes=(5, 3), strides=(4, 4), n_times=64),
+        dict(filter_size=4, envelope_size=7, channels=(8, 8, 8, 8, 8), kernel_sizes=(3, 2, 3, 3),
+             strides=(2, 2, 2, 2), n_times=128),
+    ],
+)  # fmt: skip
+def test_reference_stream_other_geometries(geometry):
+    """Other strides, kernels (even ones: asymmetric 'same' padding) and depths, read at every push."""
+    over = dict(geometry)
+    model = eval_model(4, **over)
+    W = model.n_times
+    la = min(5, max(la for la in range(W) if ReferenceStream(model, la).exact))
+    stream = ReferenceStream(model, la, chunk=W)
+    rng = np.random.default_rng(4)
+    z = torch.from_numpy(rng.standard_normal((N_CHANS, 1200)).astype(np.float32))
+    got, ends = _pushes(stream, z, rng, sizes=(1, 2, 3, 5, 8, 13, W))
+    assert len(ends) > 40
+    torch.testing.assert_close(got, _window_columns(model, z, ends, la), rtol=0, atol=1e-5)
