@@ -249,13 +249,17 @@ def main(argv: list[str] | None = None) -> int:
         f"replaying {eeg_file.name} from {start:.0f} s (test block from {test_start:.0f} s) with its truth",
         flush=True,
     )
-    # the ROI truth of the subject, written by the trainer (the runtime never imports it)
+    # the ROI truth of the subject, written by the trainer (the runtime never imports it): `beira-train
+    # truth`, called here rather than as a process of its own (torch is already imported here)
+    from offline.cli import main as train_main
+
     truth_tsv = args.data / f"{SUBJECT}-truth.tsv"
-    subprocess.run(
-        [str(bin_dir / "beira-train"), "truth", str(args.data / SUBJECT), "--out", str(truth_tsv),
-         "--atlas", str(next(atlas.glob("*.nii"))), "--atlas-labels", str(next(atlas.glob("*.tsv"))), "-q"],
-        check=True,
-    )  # fmt: skip
+    if train_main(
+        ["truth", str(args.data / SUBJECT), "--out", str(truth_tsv),
+         "--atlas", str(next(atlas.glob("*.nii"))), "--atlas-labels", str(next(atlas.glob("*.tsv"))), "-q"]
+    ) != 0:  # fmt: skip
+        print("demo: beira-train truth failed", file=sys.stderr)
+        return 1
     replay = subprocess.Popen(
         [str(bin_dir / "beira-replay"), str(eeg_file), "--name", EEG_NAME, "--start", f"{start:g}", "--loop",
          "--truth", str(truth_tsv), "-q"],

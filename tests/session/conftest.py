@@ -93,7 +93,8 @@ class Pipeline:
         protocol.write_text(protocol_text(name, blocks))
         wait_file_text(self.tmp / "engine.log", "engine:", 90, "the engine running")
         runner = self.runner(protocol, "--wait-recorder", "60")
-        time.sleep(3.0)  # the runner's streams are open (it waits for the recorder)
+        # the runner's streams are open (it waits for the recorder)
+        wait_streams([self.feedback, self.session], 60, runner, lambda: self.output("runner"))
         xdf = self.tmp / "session.xdf"
         recording = [a for s in self.streams for a in ("--stream", s)]
         self.start(
@@ -119,6 +120,17 @@ def wait_file_text(path: Path, text: str, timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"{what} not reached within {timeout} s:\n{path.read_text() if path.is_file() else ''}")
+
+
+def wait_streams(names: list[str], timeout: float, proc: subprocess.Popen, output) -> None:
+    """Wait until every stream of ``names`` can be resolved; fail if ``proc`` exits or ``timeout`` passes."""
+    import pylsl
+
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not pylsl.resolve_byprop("name", name, 1, 2.0):  # returns once found
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the stream {name!r} did not appear within {timeout} s:\n{output()}")
 
 
 @pytest.fixture
