@@ -19,6 +19,13 @@ def _window_columns(model: BEIRA, z: torch.Tensor, ends: list[int], la: int) -> 
         return torch.stack([model(z[None, :, n - W + 1 : n + 1])[0, :, W - 1 - la] for n in ends])
 
 
+def _touched(model: BEIRA, la: int) -> np.ndarray:
+    """Window samples whose gradient reaches the read-out column ``W - 1 - la`` (random input)."""
+    x = torch.randn(1, N_CHANS, model.n_times, requires_grad=True)
+    model(x)[0, :, model.n_times - 1 - la].sum().backward()
+    return np.flatnonzero(x.grad[0].abs().sum(0).numpy())
+
+
 @pytest.mark.parametrize("la", [0, 1, 5, 20, 100, 122])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_stream_equals_whole_window_for_any_hops(seed, la):
@@ -70,11 +77,7 @@ def test_reach_is_the_receptive_field_and_decides_exactness():
         assert (diff < 1e-5) == stream.exact
     # no input before n - reach moves the read-out at n (the reach is an upper bound of the dependency)
     for la in (0, 9, la_max):
-        reach = CausalStream(model, la).reach
-        x = torch.randn(1, N_CHANS, W, requires_grad=True)
-        model(x)[0, :, W - 1 - la].sum().backward()
-        touched = np.flatnonzero(x.grad[0].abs().sum(0).numpy())
-        assert touched.min() >= W - 1 - reach
+        assert _touched(model, la).min() >= W - 1 - CausalStream(model, la).reach
 
 
 def test_stream_columns_one_pass_equals_windows_unsorted_ends():
@@ -182,11 +185,8 @@ def test_reference_reach_is_the_receptive_field_and_decides_exactness():
     # further, plainly
     assert diffs[0] < 1e-6 < diffs[1] and diffs[2] > 1e-4, diffs
     for la in (0, 60, la_max):
-        reach = ReferenceStream(model, la).reach
-        x = torch.randn(1, N_CHANS, W, requires_grad=True)
-        model(x)[0, :, W - 1 - la].sum().backward()
-        touched = np.flatnonzero(x.grad[0].abs().sum(0).numpy())
-        assert touched.min() >= W - 1 - reach
+        touched = _touched(model, la)
+        assert touched.min() >= W - 1 - ReferenceStream(model, la).reach
         if la == 0:
             assert touched.max() == W - 1  # 'same' padding: the read-out sees the window's right edge
 
