@@ -111,6 +111,13 @@ def main() -> int:
         after = arrivals > back
         quiet = (arrivals > amp.true_time(round(start * amp.true_rate)) + 0.3) & ~after
         q = values[after, -1]
+        if not q.size:  # an outage beyond live.max_bridge resets: a whole window must fill again
+            print(
+                f"outage of {dur:g} s from {start:g} s: predictions during it {int(quiet.sum())}; none after the "
+                f"source's return within the run (a reset waits for a whole window: run longer); gaps {st.gaps}, "
+                f"resets {st.resets or 'none'}"
+            )
+            return 0
         if (q == 1.0).any():
             whole = f"after {arrivals[after][np.argmax(q == 1.0)] - back:.1f} s"
         else:
