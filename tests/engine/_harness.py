@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from beira_rt.engine import Engine, StreamQuery
 from beira_rt.preprocessing import preprocess_recording
+from tests.conftest import unique_name
 from tests.engine._streams import Consumer, RecordingSource
 
 
@@ -112,3 +115,36 @@ def start_source(
     )
     worker_threads(src.run, f"source-{name}")
     return src
+
+
+def run_at_once(bundle, worker_threads, cases, labels):
+    """Several engines of ``bundle``, each on a real LSL source of its own, run at the same time.
+
+    ``cases``: ``(live, data, sfreq, chunk)`` each (the engine settings, the recording (n_samples,
+    n_labels), its rate, its chunk size); each engine gets an outlet name of its own. The engines
+    start (resolving their sources) in parallel, the sources play at once, and each run is
+    finished once its engine noticed the end. Returns ``(src, run)`` per case; the cases share
+    the wall time, their outputs are compared by the caller, each on its own.
+    """
+
+    def start(case):
+        live, data, sfreq, chunk = case
+        name, sid = unique_name()
+        src = start_source(worker_threads, data, sfreq, name, sid, labels, chunk_size=chunk)
+        own = dataclasses.replace(live, outlet_name=unique_name("BEIRA-test")[0])
+        return src, EngineRun(bundle, own, sid, worker_threads)
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        started = list(pool.map(start, cases))
+    for src, _ in started:
+        src.go.set()
+    for (_, _, sfreq, chunk), (src, run) in zip(cases, started, strict=True):
+        wait_for(
+            lambda src=src: src.finished_at is not None, what=f"the source at {sfreq:g} Hz/{chunk} ending"
+        )
+        wait_for(
+            lambda run=run: run.state() == "waiting", what=f"the engine at {sfreq:g} Hz/{chunk} noticing it"
+        )
+    with ThreadPoolExecutor(len(cases)) as pool:
+        list(pool.map(lambda r: r.finish(), [run for _, run in started]))
+    return started

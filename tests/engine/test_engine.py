@@ -13,46 +13,40 @@ import torch
 
 from beira_rt.engine import ChannelMismatchError, Engine, EngineError, SourceNotFoundError, StreamQuery
 from tests.conftest import unique_name
-from tests.engine._harness import EngineRun, match, offline, start_source, wait_for
+from tests.engine._harness import EngineRun, match, offline, run_at_once, start_source, wait_for
 from tests.engine.conftest import STREAM_LABELS, STREAM_PICKS, eeg, make_bundle
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("sfreq", "chunk", "lookahead"),
-    [
-        (1000.0, 1, None),
-        (1000.0, 7, None),
-        (1000.0, 32, 0.0),
-        (250.0, 1, None),
-        (250.0, 7, 0.25),
-        (250.0, 32, None),
-    ],
+    ("sfreq", "cases"),
+    [(1000.0, [(1, None), (7, None), (32, 0.0)]), (250.0, [(1, None), (7, 0.25), (32, None)])],
 )
-def test_parity_with_offline_prediction(tiny_bundle, live_cfg, worker_threads, sfreq, chunk, lookahead):
-    """Published predictions equal predict_at on the whole recording at the same timestamps."""
-    live = dataclasses.replace(live_cfg, lookahead=lookahead)
-    la = tiny_bundle.lookahead if lookahead is None else lookahead
-    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk)
-    name, sid = unique_name()
-    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
-    run = EngineRun(tiny_bundle, live, sid, worker_threads)
-    src.go.set()
-    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
-    run.finish()
-    reference = offline(tiny_bundle, data[:, STREAM_PICKS], sfreq, la)
-    n = match(run.pred.stamps, run.pred.values, src.t0, la, tiny_bundle, reference)
-    # one prediction per hop (or per chunk, when chunks come less often); half of that at least
-    assert n.size >= (2.0 - 0.32) / max(live.hop, chunk / sfreq) / 2
-    assert n.max() == reference.shape[0] + tiny_bundle.config.model.n_times - 2  # the last sample was used
-    st = json.loads(run.status.values[-1][0])
-    assert st["state"] == "stopped" and st["updates"] == n.size and st["gaps"] == 0
-    assert st["samples_received"] == st["samples_processed"] == data.shape[0]
-    assert st["lookahead"] == la and st["model_hash"] == tiny_bundle.content_hash
-    # the reference bundle streams where that is exact (its read-out reaches 31 samples back up to a
-    # look-ahead of 10 samples, the window holds 32), else the whole window with the stem cache
-    assert st["inference"] == ("streaming" if la <= 0.1 else "window, stem cache")
+def test_parity_with_offline_prediction(tiny_bundle, live_cfg, worker_threads, sfreq, cases):
+    """Published predictions equal predict_at on the whole recording at the same timestamps, for
+    chunks of 1, 7 and 32 samples and look-aheads (None: the bundle's), each case an engine of its
+    own on a source of its own, the cases at once."""
+    runs = [
+        (dataclasses.replace(live_cfg, lookahead=la), eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + c), sfreq, c)
+        for c, la in cases
+    ]  # fmt: skip
+    started = run_at_once(tiny_bundle, worker_threads, runs, STREAM_LABELS)
+    for (live, data, _, chunk), (src, run) in zip(runs, started, strict=True):
+        la = tiny_bundle.lookahead if live.lookahead is None else live.lookahead
+        reference = offline(tiny_bundle, data[:, STREAM_PICKS], sfreq, la)
+        n = match(run.pred.stamps, run.pred.values, src.t0, la, tiny_bundle, reference)
+        # one prediction per hop (or per chunk, when chunks come less often); half of that at least
+        assert n.size >= (2.0 - 0.32) / max(live.hop, chunk / sfreq) / 2, chunk
+        assert (
+            n.max() == reference.shape[0] + tiny_bundle.config.model.n_times - 2
+        )  # the last sample was used
+        st = json.loads(run.status.values[-1][0])
+        assert st["state"] == "stopped" and st["updates"] == n.size and st["gaps"] == 0
+        assert st["samples_received"] == st["samples_processed"] == data.shape[0]
+        assert st["lookahead"] == la and st["model_hash"] == tiny_bundle.content_hash
+        # the reference bundle streams where that is exact (its read-out reaches 31 samples back up to a
+        # look-ahead of 10 samples, the window holds 32), else the whole window with the stem cache
+        assert st["inference"] == ("streaming" if la <= 0.1 else "window, stem cache")
 
 
 @pytest.mark.slow

@@ -12,56 +12,58 @@ from beira_rt.engine import Engine, EngineError, StreamQuery
 from beira_rt.engine.device_window import DeviceWindow
 from beira_rt.engine.streaming import choose_inference
 from tests.conftest import unique_name
-from tests.engine._harness import EngineRun, match, offline, start_source, wait_for
+from tests.engine._harness import match, offline, run_at_once, start_source
 from tests.engine.conftest import CH_NAMES, STREAM_LABELS, STREAM_PICKS, TINY_CAUSAL_MODEL, eeg, make_bundle
 
 
-def _run_against_each_window(bundle, live, worker_threads, sfreq, chunk, seed, mode):
-    """A real LSL source of 2 s of EEG into the engine (``mode``: its inference path); its published
-    predictions must equal each window through the whole model within 1e-4 (>= 5 of them).
-    Returns the run, the reference predictions and the matched update indices."""
-    data = eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=seed)
-    name, sid = unique_name()
-    src = start_source(worker_threads, data, sfreq, name, sid, STREAM_LABELS, chunk_size=chunk)
-    run = EngineRun(bundle, live, sid, worker_threads)
-    assert run.engine.inference == mode
-    src.go.set()
-    wait_for(lambda: src.finished_at is not None, what="the source pushing everything")
-    wait_for(lambda: run.state() == "waiting", what="the engine noticing the end of the source")
-    run.finish()
-    reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
-    n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
-    assert n.size >= 5
-    return run, reference, n
+def _run_against_each_window(bundle, live, worker_threads, cases, mode):
+    """Real LSL sources of 2 s of EEG, one per case ``(sfreq, chunk)``, each into an engine of its own
+    (``mode``: their inference path), all at once (:func:`run_at_once`). The published predictions
+    of each must equal each window through the whole model within 1e-4 (>= 5 of them) and use the
+    source's last sample. Returns, per case, the run, the reference predictions and the matched
+    update indices."""
+    datas = [
+        eeg(int(2.0 * sfreq), sfreq, len(STREAM_LABELS), seed=int(sfreq) + chunk) for sfreq, chunk in cases
+    ]
+    started = run_at_once(
+        bundle, worker_threads, [(live, d, sfreq, chunk) for d, (sfreq, chunk) in zip(datas, cases, strict=True)],
+        STREAM_LABELS,
+    )  # fmt: skip
+    started = [(d, src, run) for d, (src, run) in zip(datas, started, strict=True)]
+    results = []
+    for (sfreq, chunk), (data, src, run) in zip(cases, started, strict=True):
+        reference = offline(bundle, data[:, STREAM_PICKS], sfreq, bundle.lookahead, exact_windows=True)
+        n = match(run.pred.stamps, run.pred.values, src.t0, bundle.lookahead, bundle, reference, atol=1e-4)
+        assert n.size >= 5, (sfreq, chunk)
+        last = reference.shape[0] + bundle.config.model.n_times - 2
+        assert n.max() == last, (sfreq, chunk)  # the source's last sample was used
+        st = json.loads(run.status.values[-1][0])
+        assert st["inference"] == mode and st["updates"] == n.size, (sfreq, chunk)
+        results.append((run, reference, n))
+    return results
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chunk", [1, 7, 32])
 @pytest.mark.parametrize("sfreq", [250.0, 1000.0, 5000.0])
-def test_streaming_engine_equals_whole_window_prediction(
-    tiny_causal_bundle, live_cfg, worker_threads, sfreq, chunk
-):
+def test_streaming_engine_equals_whole_window_prediction(tiny_causal_bundle, live_cfg, worker_threads, sfreq):
     """Published predictions of the streaming engine (causal bundle) equal the whole-window definition
-    (each window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, and the
-    status says the engine streams."""
-    _check_streaming_engine(tiny_causal_bundle, live_cfg, worker_threads, sfreq, chunk)
+    (each window through the whole model, ``predict_at(exact_windows=True)``) within 1e-4, with chunks
+    of 1, 7 and 32 samples, and the status says the engine streams."""
+    _run_against_each_window(
+        tiny_causal_bundle, live_cfg, worker_threads, [(sfreq, c) for c in (1, 7, 32)], "streaming"
+    )
 
 
-@pytest.mark.parametrize(("sfreq", "chunk"), [(250.0, 1), (1000.0, 7), (5000.0, 32), (1000.0, 32)])
-def test_reference_bundle_streams_equal_to_each_window(tiny_bundle, live_cfg, worker_threads, sfreq, chunk):
+@pytest.mark.slow
+@pytest.mark.parametrize("sfreq", [250.0, 1000.0, 5000.0])
+def test_reference_bundle_streams_equal_to_each_window(tiny_bundle, live_cfg, worker_threads, sfreq):
     """The reference variant ('same' padding, linear up-sampling: the paper's model) streams too
     (ReferenceStream: the newest blocks recomputed with the window's right padding); over real LSL
-    its published predictions equal each window through the whole model within 1e-4."""
-    _check_streaming_engine(tiny_bundle, live_cfg, worker_threads, sfreq, chunk)
-
-
-def _check_streaming_engine(bundle, live_cfg, worker_threads, sfreq, chunk):
-    run, reference, n = _run_against_each_window(
-        bundle, live_cfg, worker_threads, sfreq, chunk, int(sfreq) + chunk, "streaming"
+    its published predictions equal each window through the whole model within 1e-4, with chunks of
+    1, 7 and 32 samples."""
+    _run_against_each_window(
+        tiny_bundle, live_cfg, worker_threads, [(sfreq, c) for c in (1, 7, 32)], "streaming"
     )
-    assert n.max() == reference.shape[0] + bundle.config.model.n_times - 2  # the last sample was used
-    st = json.loads(run.status.values[-1][0])
-    assert st["inference"] == "streaming" and st["updates"] == n.size
 
 
 @pytest.mark.parametrize(
@@ -150,23 +152,17 @@ def test_read_out_stream_equals_the_window_column(tiny_readout_bundle, la, quadr
 
 
 @pytest.mark.parametrize(
-    ("sfreq", "chunk", "setting", "mode"),
-    [(250.0, 1, "auto", "streaming"), (1000.0, 7, "auto", "streaming"), (5000.0, 32, "auto", "streaming"),
-     (1000.0, 7, "window", "window")],
-)  # fmt: skip
+    ("setting", "mode", "cases"),
+    [("auto", "streaming", [(250.0, 1), (1000.0, 7), (5000.0, 32)]), ("window", "window", [(1000.0, 7)])],
+)
 def test_read_out_back_end_engine_equals_each_window(
-    tiny_readout_bundle, live_cfg, worker_threads, sfreq, chunk, setting, mode
+    tiny_readout_bundle, live_cfg, worker_threads, setting, mode, cases
 ):
     """A bundle of the read-out back end (beira_rt/models/readout.py) streams (or runs the whole
     window at each update); over real LSL its published predictions equal each window through the
     whole model (1e-4)."""
-    bundle = tiny_readout_bundle
     live = dataclasses.replace(live_cfg, inference=setting)
-    run, _, _ = _run_against_each_window(
-        bundle, live, worker_threads, sfreq, chunk, int(sfreq) + chunk + 7, mode
-    )
-    st = json.loads(run.status.values[-1][0])
-    assert st["inference"] == mode
+    _run_against_each_window(tiny_readout_bundle, live, worker_threads, cases, mode)
 
 
 def test_read_out_back_end_streaming_refuses_a_look_ahead_beyond_the_window(tiny_readout_bundle):
