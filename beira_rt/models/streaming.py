@@ -121,12 +121,28 @@ def _as_4d(rows: torch.Tensor) -> torch.Tensor:
 
 
 def _per_sample(layer: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-    """A per-sample layer in eval mode on rows (T, C); a head layer norm as ``layer_norm`` over
-    each head's channels (~3x faster than the module's group norm on a few rows)."""
+    """A per-sample layer in eval mode on rows (T, C); a head layer norm by its row form
+    (~3x faster than the module's group norm on a few rows)."""
     if isinstance(layer, HeadLayerNorm):
-        y = F.layer_norm(rows.reshape(rows.shape[0], layer.n_heads, -1), (layer.n_channels,), eps=layer.eps)
-        return torch.addcmul(layer.bias, y, layer.weight).view(rows.shape[0], -1)
+        return layer.rows(rows)
     return _rows(layer(_as_4d(rows)))
+
+
+def _check_lookahead(model: BEIRA, lookahead: int) -> int:
+    """``lookahead`` as an int in ``[0, n_times)``, or a ValueError."""
+    la = int(lookahead)
+    if not 0 <= la < model.n_times:
+        raise ValueError(f"look-ahead {la} samples must be in [0, {model.n_times}).")
+    return la
+
+
+def _stacked(layer: HeadConv, rows: torch.Tensor, dilation: int) -> torch.Tensor:
+    """The taps of ``layer`` over rows (T, in_channels) without padding, ``dilation`` rows apart,
+    oldest first: (T - (k-1) dilation, groups, kernel, in_per_group), by contiguous copies."""
+    k = layer.kernel_size
+    m = rows.shape[0] - (k - 1) * dilation
+    grouped = rows.reshape(rows.shape[0], layer.groups, -1)
+    return torch.stack([grouped[j * dilation : j * dilation + m] for j in range(k)], 2)
 
 
 class _Convs:
@@ -167,30 +183,17 @@ class _Convs:
 
     def rows(self, layer: HeadConv, rows: torch.Tensor, dilation: int) -> torch.Tensor:
         """The causal convolution of rows (T, in_channels) without padding: (T - (k-1) dilation, out)."""
-        k = layer.kernel_size
         if layer.weight.shape[1] == 1 and layer.groups > 1:  # depth-wise: a convolution
             w = layer.weight.unsqueeze(2)
             return _rows(F.conv2d(_as_4d(rows), w, layer.bias, groups=layer.groups, dilation=(1, dilation)))
-        m = rows.shape[0] - (k - 1) * dilation
-        grouped = rows.reshape(rows.shape[0], layer.groups, -1)
-        return self._grouped(
-            layer, torch.stack([grouped[j * dilation : j * dilation + m] for j in range(k)], 2)
-        )
+        return self._grouped(layer, _stacked(layer, rows, dilation))
 
     def rows_pair(
         self, layer: HeadConv, rows: torch.Tensor, dilation: int, rows2: torch.Tensor
     ) -> torch.Tensor:
         """:meth:`rows` of ``rows`` at ``dilation`` and of ``rows2`` at 1, in one product (dense
         groups only): (len(rows) - (k-1) dilation + len(rows2) - (k-1), out_channels)."""
-        k, g = layer.kernel_size, layer.groups
-        m, m2 = rows.shape[0] - (k - 1) * dilation, rows2.shape[0] - (k - 1)
-        a, b = rows.reshape(rows.shape[0], g, -1), rows2.reshape(rows2.shape[0], g, -1)
-        taps = torch.cat(
-            [
-                torch.stack([a[j * dilation : j * dilation + m] for j in range(k)], 2),
-                torch.stack([b[j : j + m2] for j in range(k)], 2),
-            ]
-        )
+        taps = torch.cat([_stacked(layer, rows, dilation), _stacked(layer, rows2, 1)])
         return self._grouped(layer, taps)
 
     def run_edge(self, layers: Sequence[nn.Module], rows: torch.Tensor, keep: int) -> torch.Tensor:
@@ -381,13 +384,10 @@ class CausalStream(_EncoderStream):
             raise ValueError(
                 "CausalStream needs a causal model (model.variant: causal); see ReferenceStream."
             )
-        la = int(lookahead)
-        if not 0 <= la < model.n_times:
-            raise ValueError(f"look-ahead {la} samples must be in [0, {model.n_times}).")
+        self.lookahead = _check_lookahead(model, lookahead)
         strides = model.strides
         L = len(strides)
         rate = [math.prod(strides[:k]) for k in range(L + 1)]
-        self.lookahead = la
         self._top = (model.decoder[0].block.feature_layers(), rate[L])
         # rows of each pooled sequence the next convolution reads before the new ones
         back = [_conv_reach(model.encoder[k].feature_layers()) * rate[k] for k in range(1, L)]
@@ -461,12 +461,15 @@ class ReferenceStream(_EncoderStream):
       level) are recomputed as the window computes them, with its right zero padding: the
       stem on the newest input samples, each deeper level on its newest blocks, whose older
       inputs are final values read from the sequences;
-    - the decoder runs on the window's bottleneck (final values and the newest block) for the
-      one output column (:meth:`BEIRA.forward_tail`), with the window's edge clamping.
+    - the decoder computes, from the window's bottleneck (final values and the newest blocks),
+      only the samples the one output column needs (a plan made once, :meth:`_decoder_plan`,
+      with the window's edge clamping and zero padding).
 
     The per-update work is the hop's new samples at every level, the blocks within the
-    read-ahead of the newest sample, and the decoder: for the paper's architecture ~20x less
-    arithmetic than a whole-window pass (tools/bench_latency.py).
+    read-ahead of the newest sample, and the decoder's few samples: for the paper's
+    architecture ~24x fewer multiply-adds than a whole-window pass (counted from the layer
+    sizes), 10.5-11.3x less time (tools/bench_latency.py; small products cost more per
+    multiply-add).
 
     **Exactness.** The read-out equals the whole window's when it does not depend on the
     window's *left* padding: :attr:`reach` (samples before ``n`` that it depends on) at most
@@ -498,10 +501,7 @@ class ReferenceStream(_EncoderStream):
             raise ValueError(
                 "ReferenceStream needs the reference variant; stream a causal model with CausalStream."
             )
-        la = int(lookahead)
-        if not 0 <= la < model.n_times:
-            raise ValueError(f"look-ahead {la} samples must be in [0, {model.n_times}).")
-        self.lookahead = la
+        self.lookahead = la = _check_lookahead(model, lookahead)
         strides, W = model.strides, model.n_times
         L = len(strides)
         rate = [math.prod(strides[:k]) for k in range(L + 1)]

@@ -64,6 +64,9 @@ def test_head_layer_norm_is_layer_norm_per_head():
         torch.testing.assert_close(norm(_cl(x)).squeeze(2), expected)
     with torch.enable_grad():  # layer-norm kernel
         torch.testing.assert_close(norm(_cl(x)).squeeze(2).detach(), expected)
+    with torch.no_grad():  # the row form the streams use: one row per time sample
+        rows = norm.rows(x.permute(0, 2, 1).reshape(-1, 12))
+        torch.testing.assert_close(rows.view(2, 30, 12).permute(0, 2, 1), expected)
 
 
 @pytest.mark.parametrize("causal", [False, True])
