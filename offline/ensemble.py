@@ -117,6 +117,12 @@ def combine_heads(
     """
     if not bundles:
         raise ValueError("combine_heads needs at least one bundle.")
+    refit = [k for k, b in enumerate(bundles) if b.metrics.get("refit")]
+    if refit:
+        raise ValueError(
+            f"bundles {refit} were refitted on the validation block (training.refit), so it cannot choose "
+            "between them; combine runs trained with training.refit: false."
+        )
     first = bundles[0]
     for k, other in enumerate(bundles[1:], start=1):
         if not _same_model(first, other):

@@ -61,7 +61,15 @@ FINETUNE_VAL_FRACTION = 0.2
 def train_group(
     cfg: BeiraConfig, group: GroupData, device: torch.device, *, progress: bool = False
 ) -> tuple[BEIRA, TrainResult]:
-    """A fresh BEIRA (seeded with ``training.seed``) trained on every subject of ``group``."""
+    """A fresh BEIRA (seeded with ``training.seed``) trained on every subject of ``group``.
+
+    ``training.refit`` is not applied to a group (its subjects' validation blocks choose the
+    checkpoint, and the leave-one-subject-out scores need them held out).
+    """
+    if cfg.training.refit:
+        logger.info(
+            "training.refit applies to single recordings (beira-train); the group model is not refitted"
+        )
     torch.manual_seed(cfg.training.seed)
     model = build_model(cfg.model, group.n_chans, group.n_rois, group.sfreq)
     fit_front_end(model, group.parts, cfg.model)

@@ -11,6 +11,7 @@ write ``model.beira``, ``metrics.json``, ``history.jsonl`` and the figures.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,8 +34,9 @@ from . import distributed, report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
+from .split import Block
 from .spoc import fit_front_end
-from .train import train_model
+from .train import TrainResult, train_model
 
 __all__ = [
     "READOUT_NOTE",
@@ -244,19 +246,28 @@ def run_training(
         model, data, cfg, device=device, history_path=out / "history.jsonl", progress=progress,
         checkpoint_path=out / "checkpoint.pt", resume=resume,
     )  # fmt: skip
+    timings["train_s"] = result.seconds
+    val_live: dict[str, Any] = {}
+    if ctx.is_main:  # every validation choice is made on the first run's model
+        model.eval()
+        t = time.perf_counter()
+        val_live = lookahead_r(
+            model, data.eeg, data.target, data.split.val, tcfg.lookaheads, cfg.live.hop, cfg.model.n_times,
+            data.sfreq, device=device, batch_size=tcfg.eval_batch_size,
+        )  # fmt: skip
+        timings["evaluate_s"] = time.perf_counter() - t
+    refit = None
+    if tcfg.refit:
+        model, refit = _refit(cfg, data, out, device, result, ctx, progress, resume)
+        timings["refit_s"] = refit["seconds"]
     if not ctx.is_main:
         return {}
-    timings["train_s"] = result.seconds
     model.eval()
 
     t = time.perf_counter()
-    val_live = lookahead_r(
-        model, data.eeg, data.target, data.split.val, tcfg.lookaheads, cfg.live.hop, cfg.model.n_times,
-        data.sfreq, device=device, batch_size=tcfg.eval_batch_size,
-    )  # fmt: skip
     lookahead = choose_lookahead(val_live["r_mean"], tcfg.lookahead_tolerance)
     test, pred = test_metrics(model, cfg, data, device, cfg.live.hop)
-    timings["evaluate_s"] = time.perf_counter() - t
+    timings["evaluate_s"] += time.perf_counter() - t
 
     t = time.perf_counter()
     baseline, base_pred = fit_baseline(data, cfg.model.bold_delay, tcfg.baseline_alphas)
@@ -294,6 +305,7 @@ def run_training(
             "n_params": n_params,
             "windows_per_s": result.n_steps * tcfg.batch_size / max(result.seconds, 1e-9),
             "processes": ctx.world_size,
+            "refit": refit,
         },
         "split": data.split.to_dict(),
         "data": {
@@ -323,6 +335,7 @@ def run_training(
         "baseline_test_r_mean": metrics["baseline"]["r_mean"],
         **{k: metrics[k] for k in ("test", "val", "baseline", "lookahead")},
         "data_hash": metrics["data"]["data_hash"],
+        "refit": refit is not None,  # the validation block is training data of this model
     }
     bundle = _make_bundle(cfg, data, model, lookahead, jsonable(summary))
     metrics["bundle_hash"] = save_bundle(bundle, out / "model.beira")
@@ -336,6 +349,46 @@ def run_training(
     metrics["timings"] = timings
     (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2), encoding="utf-8")
     return jsonable(metrics)
+
+
+def _refit(
+    cfg: BeiraConfig, data: PreparedData, out: Path, device: torch.device, first: TrainResult,
+    ctx: distributed.DistContext, progress: bool, resume: bool,
+) -> tuple[torch.nn.Module, dict[str, Any]]:  # fmt: skip
+    """``training.refit``: train a fresh model on the training and validation blocks together, each
+    ROI head kept at the epoch the first run chose for it on the validation block.
+
+    The same seed, front-end fit and schedule as the first run; the normalisation statistics stay
+    those of the training block (the bundle's). Nothing is validated (the validation block is now
+    training data); the test block is untouched.
+    """
+    tcfg = cfg.training
+    epochs = (
+        distributed.broadcast_object(list(first.best_epochs), ctx) if ctx.active else list(first.best_epochs)
+    )
+    split = data.split
+    joined = dataclasses.replace(
+        split, train=Block("train+val", split.train.start, split.val.stop)
+    )  # val stays named for the record; train_model does not read it with head_epochs
+    refit_data = dataclasses.replace(data, split=joined)
+    torch.manual_seed(tcfg.seed)
+    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+    fit_front_end(model, [refit_data], cfg.model)
+    model = model.to(device)
+    logger.info("refit on %s for the per-ROI epochs %s", joined.train.name, epochs)
+    result = train_model(
+        model, refit_data, cfg, device=device, history_path=out / "history_refit.jsonl", progress=progress,
+        checkpoint_path=out / "checkpoint_refit.pt", resume=resume, head_epochs=epochs,
+    )  # fmt: skip
+    return model, {
+        "blocks": "train+val",
+        "start_s": joined.train.start / split.sfreq,
+        "stop_s": joined.train.stop / split.sfreq,
+        "epochs_per_roi": _per_roi(data.rois, epochs),
+        "n_steps": result.n_steps,
+        "seconds": result.seconds,
+        "stop_reason": result.stop_reason,
+    }
 
 
 def _interpret(

@@ -387,8 +387,13 @@ def train_model(
     progress: bool = True,
     checkpoint_path: str | Path | None = None,
     resume: bool = False,
+    head_epochs: list[int] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on the training block and load the best validation checkpoint.
+
+    With ``head_epochs`` (a refit, :func:`offline.pipeline.run_training` with ``training.refit``)
+    nothing is validated: each ROI head is kept as it is at the end of its given epoch (chosen
+    on the validation block by an earlier run) and training stops after the last of them.
 
     In a distributed run (:mod:`offline.distributed`: a process group is initialised) every
     rank calls this with the same arguments; each trains on its slice of every global batch,
@@ -416,6 +421,8 @@ def train_model(
     resume : bool
         Continue from ``checkpoint_path`` when that file exists (after a crash): the same
         steps, windows and decisions follow as in an uninterrupted run.
+    head_epochs : list of int or None
+        Per ROI head, the epoch (1-based) to keep it from, instead of the validation's choice.
 
     Returns
     -------
@@ -454,6 +461,10 @@ def train_model(
     params = [p for p in net.parameters()]
     # training.ema_decay: an exponential moving average of the weights, validated and kept instead
     ema = [p.detach().clone() for p in params] if tcfg.ema_decay is not None else None
+    if head_epochs is not None and (
+        len(head_epochs) != getattr(data, "n_rois", len(head_epochs)) or min(head_epochs, default=0) < 1
+    ):
+        raise ValueError(f"head_epochs needs one epoch >= 1 per ROI head; got {head_epochs}.")
     total_steps = tcfg.max_epochs * tcfg.steps_per_epoch
     budget = tcfg.max_minutes * 60.0 if tcfg.max_minutes is not None else math.inf
     result, loop = TrainResult(), _LoopState()
@@ -526,7 +537,8 @@ def train_model(
                 loop.stop = True
                 break
             if ctx.is_main:
-                _end_epoch(model, net, params, ema, data, cfg, epoch, losses, optimizer, result, loop, t0)
+                _end_epoch(model, net, params, ema, data, cfg, epoch, losses, optimizer, result, loop, t0,
+                           head_epochs)  # fmt: skip
                 if history_file is not None:
                     history_file.write(json.dumps(result.history[-1]) + "\n")
                     history_file.flush()
@@ -548,6 +560,8 @@ def train_model(
     result.seconds = time.perf_counter() - t0
     if not ctx.is_main:
         return result
+    if head_epochs is not None:
+        _keep_remaining_heads(model, net, params, ema, head_epochs, result, loop)
     if loop.best_state is None:
         raise RuntimeError(
             "no epoch gave a finite validation r (the model predicts a constant on the validation "
@@ -567,13 +581,14 @@ def train_model(
     return result
 
 
-def _end_epoch(
-    model: torch.nn.Module, net: torch.nn.Module, params: list[torch.nn.Parameter], ema: list[torch.Tensor] | None,
-    data: PreparedData | GroupData, cfg: BeiraConfig, epoch: int, losses: list[float], optimizer: torch.optim.Optimizer,
-    result: TrainResult, loop: _LoopState, t0: float,
-) -> None:  # fmt: skip
-    """Validate (rank 0), keep the best state, record the epoch and decide whether to stop."""
-    tcfg = cfg.training
+def _load_kept_form(
+    model: torch.nn.Module,
+    net: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    ema: list[torch.Tensor] | None,
+) -> list[torch.Tensor] | None:
+    """Put the weights that are validated and kept into ``model``: the average when there is one
+    (returns the raw weights to restore after), the fused form of a separate-heads layout."""
     raw = None
     if ema is not None:  # validate the averaged weights; training continues from the raw ones
         raw = [p.detach().clone() for p in params]
@@ -582,19 +597,86 @@ def _end_epoch(
                 p.copy_(a)
     if net is not model:  # validate (and keep) the fused model, the bundle's form
         load_heads_(model, net)
+    return raw
+
+
+def _restore_raw(params: list[torch.nn.Parameter], raw: list[torch.Tensor] | None) -> None:
+    if raw is not None:
+        with torch.no_grad():
+            for p, r in zip(params, raw, strict=True):
+                p.copy_(r)
+
+
+def _keep_heads_at(
+    model: torch.nn.Module, head_epochs: list[int], epoch: int, result: TrainResult, loop: _LoopState
+) -> bool:
+    """Copy the heads whose given epoch is ``epoch`` into the kept state; True when there was one."""
+    heads = [h for h, e in enumerate(head_epochs) if e == epoch]
+    if not result.best_epochs:
+        result.best_epochs = [0] * len(head_epochs)
+    if not heads:
+        return False
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if loop.best_state is None:
+        loop.best_state = copy.deepcopy(state)
+    for h in heads:
+        copy_head_(loop.best_state, state, h, len(head_epochs))
+        result.best_epochs[h] = epoch
+    result.best_epoch = epoch
+    return True
+
+
+def _keep_remaining_heads(
+    model: torch.nn.Module, net: torch.nn.Module, params: list[torch.nn.Parameter], ema: list[torch.Tensor] | None,
+    head_epochs: list[int], result: TrainResult, loop: _LoopState,
+) -> None:  # fmt: skip
+    """After a refit cut short (time budget): the heads whose epoch never came, from the last weights."""
+    missing = [h for h, e in enumerate(head_epochs) if not result.best_epochs or result.best_epochs[h] == 0]
+    if not missing:
+        return
+    logger.warning("refit ended after epoch %d: ROI heads %s kept from there, not from their chosen epochs",
+                   loop.epoch, missing)  # fmt: skip
+    raw = _load_kept_form(model, net, params, ema)
+    _keep_heads_at(model, [loop.epoch if h in missing else 0 for h in range(len(head_epochs))], loop.epoch,
+                   result, loop)  # fmt: skip
+    _restore_raw(params, raw)
+
+
+def _end_epoch(
+    model: torch.nn.Module, net: torch.nn.Module, params: list[torch.nn.Parameter], ema: list[torch.Tensor] | None,
+    data: PreparedData | GroupData, cfg: BeiraConfig, epoch: int, losses: list[float], optimizer: torch.optim.Optimizer,
+    result: TrainResult, loop: _LoopState, t0: float, head_epochs: list[int] | None = None,
+) -> None:  # fmt: skip
+    """Validate (rank 0), keep the best state, record the epoch and decide whether to stop.
+
+    With ``head_epochs``: no validation; the heads whose epoch this is are kept.
+    """
+    tcfg = cfg.training
+    raw = _load_kept_form(model, net, params, ema)
     record = {
         "epoch": epoch,
         "step": result.n_steps,
         "lr": float(optimizer.param_groups[0]["lr"]),
         "train_loss": float(np.mean(losses)),
-        **_validate(model, data, cfg, next(model.parameters()).device),
+        **(_validate(model, data, cfg, next(model.parameters()).device) if head_epochs is None else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    improved, loop.best_state = _keep_best(model, record, epoch, result, loop.best_state, tcfg.checkpoint)
-    if raw is not None:
-        with torch.no_grad():
-            for p, r in zip(params, raw, strict=True):
-                p.copy_(r)
+    if head_epochs is None:
+        improved, loop.best_state = _keep_best(model, record, epoch, result, loop.best_state, tcfg.checkpoint)
+    else:
+        improved = _keep_heads_at(model, head_epochs, epoch, result, loop)
+        record["val_loss"] = record["val_r_mean"] = float("nan")
+    _restore_raw(params, raw)
+    if head_epochs is not None:
+        record["best"] = bool(improved)
+        result.history.append(record)
+        if epoch >= max(head_epochs):
+            loop.stop = True
+        elif result.stop_reason == "max_minutes":
+            logger.warning("refit stopped by training.max_minutes=%g after %d steps", tcfg.max_minutes,
+                           result.n_steps)  # fmt: skip
+            loop.stop = True
+        return
     loop.stale = 0 if improved else loop.stale + 1
     record["best"] = bool(improved)
     result.history.append(record)

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model: {m.backbone} ({m.variant}), n_times {m.n_times}, n_filters {m.n_filters}, {back}; "
         f"training: batch {t.batch_size}, lr {t.lr}, budget {t.max_minutes} min, "
-        f"max steps {t.max_epochs * t.steps_per_epoch}"
+        f"max steps {t.max_epochs * t.steps_per_epoch}{', refit on train+val' if t.refit else ''}"
     )
     runs = [(ds, args.train_seeds[0]) for ds in args.data_seeds]
     runs += [(args.data_seeds[0], ts) for ts in args.train_seeds[1:]]
@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 "val_r_mean": metrics["val"]["r_mean"],
                 "baseline": metrics["baseline"]["r_mean"],
                 "steps": metrics["training"]["n_steps"],
-                "train_s": metrics["timings"]["train_s"],
+                "refit_steps": (metrics["training"]["refit"] or {}).get("n_steps"),
+                "train_s": metrics["timings"]["train_s"] + metrics["timings"].get("refit_s", 0.0),
                 "wall_s": time.perf_counter() - t0,
                 "stop": metrics["training"]["stop_reason"],
             }
@@ -158,10 +159,11 @@ def _print_row(row: dict, variants: list[str], rois: list[str]) -> None:
     for v in variants:
         res = row[v]
         las = " ".join(f"{la}s {r:.3f}" for la, r in res["r_by_lookahead"].items())
+        refit = f" + {res['refit_steps']} refit" if res.get("refit_steps") is not None else ""
         print(
             f"  {v}: test r {res['r_mean']:.3f} = {res['r_mean'] / c_mean:.2f} x ceiling, "
             f"linear baseline {res['baseline']:.3f}, val r {res['val_r_mean']:.3f}, "
-            f"{res['steps']} steps, train {res['train_s'] / 60:.1f} min (wall {res['wall_s'] / 60:.1f} min, "
+            f"{res['steps']} steps{refit}, train {res['train_s'] / 60:.1f} min (wall {res['wall_s'] / 60:.1f} min, "
             f"stop: {res['stop']})"
         )
         print(f"    r by look-ahead: {las}")

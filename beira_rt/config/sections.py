@@ -257,6 +257,13 @@ class TrainingConfig:
         gt=0,
         lt=1,
     )
+    refit: bool = spec(
+        True,
+        doc="after the run that chooses each ROI head's epoch on the validation block, train again from the "
+        "start on the training and validation blocks together and keep each head at its chosen epoch (the "
+        "look-ahead and the reported validation r stay those of the first run; the test block is only "
+        "reported). Doubles the training time. Single recordings (beira-train); a group model is not refitted",
+    )
     head_layout: str = spec(
         "fused",
         doc="how the ROI heads are trained: fused (grouped convolutions) or separate (the same weights "

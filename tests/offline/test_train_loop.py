@@ -153,6 +153,34 @@ def test_per_roi_checkpoint_takes_each_head_from_its_best_epoch(cfg, data):
     assert len(set(result.best_epochs)) > 1, "the heads peaked together: the test shows nothing"
 
 
+def test_head_epochs_keep_each_head_at_its_given_epoch_without_validating(cfg, data):
+    """The refit's loop (training.refit): the heads kept at given epochs, nothing validated.
+
+    Validation draws no random numbers, so on the same data and seed the given epochs rebuild
+    the per-ROI checkpoint of a validated run exactly, and the run stops after the last of them.
+    """
+    cfg = override(cfg, {"training.max_epochs": 6, "training.patience": 6, "training.seed": 1})
+    validated = _model(cfg, data, seed=1)
+    first = train_model(validated, data, cfg, device=torch.device("cpu"), progress=False)
+    assert len(set(first.best_epochs)) > 1, "the heads peaked together: the test shows nothing"
+    val = data.split.val
+    target = data.target.copy()
+    target[:, val.start :] = np.nan  # a validation or test target read by the refit would show
+    blind = dataclasses.replace(data, target=target)
+    refit = _model(cfg, data, seed=1)
+    result = train_model(
+        refit, blind, cfg, device=torch.device("cpu"), progress=False, head_epochs=first.best_epochs
+    )
+    assert result.best_epochs == first.best_epochs
+    assert len(result.history) == max(first.best_epochs)
+    assert all(math.isnan(h["val_r_mean"]) for h in result.history)
+    for k, v in validated.state_dict().items():
+        if not k.endswith("num_batches_tracked"):  # a counter of no head (unused: momentum is set)
+            torch.testing.assert_close(refit.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="one epoch >= 1 per ROI head"):
+        train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False, head_epochs=[1])
+
+
 def test_time_budget_stops_training(cfg, data):
     cfg = override(cfg, {"training.max_minutes": 1e-6, "training.max_epochs": 50})
     result = train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False)

@@ -74,6 +74,31 @@ def test_run_writes_bundle_metrics_history_and_figures(run, recording, cfg):
     assert len(history) == metrics["training"]["epochs_run"]
 
 
+def test_refit_trains_on_train_and_validation_blocks_at_the_chosen_epochs(run, cfg, recording, tmp_path):
+    out0, first = run
+    metrics = run_training(override(cfg, {"training.refit": True}), recording, tmp_path, progress=False,
+                           interpret=False)  # fmt: skip
+    refit = metrics["training"]["refit"]
+    assert refit["epochs_per_roi"] == metrics["training"]["best_epochs_per_roi"]
+    assert refit["n_steps"] == max(refit["epochs_per_roi"].values()) * cfg.training.steps_per_epoch
+    split = metrics["split"]
+    assert (refit["start_s"], refit["stop_s"]) == (split["train"]["start_s"], split["val"]["stop_s"])
+    # every validation number is the first run's (the same seed: the unrefitted run of the fixture)
+    assert metrics["val"] == first["val"] and metrics["lookahead"] == first["lookahead"]
+    assert metrics["test"]["r_per_roi"] != first["test"]["r_per_roi"]  # the bundle is the refit model
+    history = [json.loads(line) for line in (tmp_path / "history_refit.jsonl").read_text().splitlines()]
+    assert len(history) == max(refit["epochs_per_roi"].values())
+    assert {"train_s", "refit_s"} <= set(metrics["timings"])
+    bundle = load_bundle(tmp_path / "model.beira")
+    assert bundle.metrics["test"]["r_mean"] == pytest.approx(metrics["test"]["r_mean"])
+    assert bundle.metrics["refit"] and not load_bundle(out0 / "model.beira").metrics["refit"]
+    # its validation block is training data: a choice between such runs on it is refused
+    from offline.ensemble import combine_heads
+
+    with pytest.raises(ValueError, match="refitted on the validation block"):
+        combine_heads([load_bundle(out0 / "model.beira"), bundle], recording)
+
+
 @pytest.mark.slow
 def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_path):
     out, metrics = run

@@ -1,0 +1,115 @@
+"""Does ``training.refit`` help? A nested check decided on the validation block alone.
+
+For each synthetic subject, the training block is cut once more: its last ``val_seconds`` become an
+inner validation block. Then, from the same seed:
+
+A. train on the rest, each ROI head kept at its best inner-validation epoch (what ``beira-train``
+   does without ``training.refit``, one block earlier);
+B. A, then a fresh model trained on the whole training block for those per-head epochs (what
+   ``training.refit`` does with the validation block);
+C. the whole training block, every head kept at the last epoch (no choice at all).
+
+A, B and C are scored on the real validation block, which none of them has trained on or chosen
+with; the test block is not read. ``training.refit: true`` became the default because B beat A
+here (README, "Without a GPU").
+
+    .venv/bin/python tools/refit_check.py --data-root /tmp/beira_matrix --data-seeds 0 1 2 --train-seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from beira_rt.config import load_config, override  # noqa: E402
+from beira_rt.models import build_model  # noqa: E402
+from offline.dataset import PreparedData, prepare_recording  # noqa: E402
+from offline.loader import load_cwl_subject  # noqa: E402
+from offline.metrics import pearson_r, predict_block  # noqa: E402
+from offline.split import Block, Split  # noqa: E402
+from offline.spoc import fit_front_end  # noqa: E402
+from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.train import train_model  # noqa: E402
+
+
+def _train(cfg, data: PreparedData, head_epochs: list[int] | None = None):
+    torch.manual_seed(cfg.training.seed)
+    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
+    fit_front_end(model, [data], cfg.model)
+    result = train_model(
+        model, data, cfg, device=torch.device("cpu"), progress=False, head_epochs=head_epochs
+    )
+    return model.eval(), result
+
+
+def _score(model, data: PreparedData, cfg, block: Block) -> np.ndarray:
+    pred, true = predict_block(model, data, cfg, block, "cpu")
+    return pearson_r(pred, true)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=None, help="YAML config (default: the built-in default)")
+    parser.add_argument(
+        "--data-root", default="/tmp/beira_matrix", help="subjects as tools/accuracy_matrix.py"
+    )
+    parser.add_argument("--data-seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--train-seed", type=int, default=0)
+    parser.add_argument("--duration", type=float, default=300.0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    cfg = override(
+        load_config(args.config), {"training.seed": args.train_seed, "training.num_threads": args.threads}
+    )
+    torch.set_num_threads(args.threads)
+    print(f"training seed {args.train_seed}; r on the validation block (mean over the ROIs)")
+    gains = []
+    for seed in args.data_seeds:
+        root = Path(args.data_root) / f"seed{seed}"
+        if not (root / "ground_truth" / "trio1.json").is_file():
+            make_synthetic_subject(root, "trio1", duration=args.duration, seed=seed)
+        rec = load_cwl_subject(
+            root, "trio1", cfg.data, root / "atlas" / ATLAS_FILE, root / "atlas" / ATLAS_LABELS_FILE,
+            cfg.preprocessing.sfreq,
+        )  # fmt: skip
+        data = prepare_recording(rec, cfg)
+        sp = data.split
+        n_val = len(sp.val)
+        inner_val = Block("val", sp.train.stop - n_val, sp.train.stop)
+        inner = dataclasses.replace(
+            data, split=Split(Block("train", sp.train.start, inner_val.start), inner_val, sp.val, sp.sfreq)
+        )
+        whole = dataclasses.replace(data, split=Split(sp.train, inner_val, sp.val, sp.sfreq))
+        t0 = time.perf_counter()
+        model_a, first = _train(cfg, inner)
+        r_a = _score(model_a, data, cfg, sp.val)
+        model_b, _ = _train(cfg, whole, first.best_epochs)
+        r_b = _score(model_b, data, cfg, sp.val)
+        model_c, _ = _train(cfg, whole, [cfg.training.max_epochs] * data.n_rois)
+        r_c = _score(model_c, data, cfg, sp.val)
+        gains.append(float(r_b.mean() - r_a.mean()))
+        print(
+            f"subject seed {seed}: A (chosen, no refit) {r_a.mean():.3f}  B (refit) {r_b.mean():.3f}  "
+            f"C (last epoch) {r_c.mean():.3f}  B - A {gains[-1]:+.3f}  epochs {first.best_epochs}  "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
+        for name, r in (("A", r_a), ("B", r_b), ("C", r_c)):
+            print(f"  {name} per ROI: " + " ".join(f"{v:6.3f}" for v in r))
+    print(
+        f"B - A: mean {np.mean(gains):+.3f}, better on {sum(g > 0 for g in gains)} of {len(gains)} subjects"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
