@@ -89,6 +89,17 @@ def one_torch_thread() -> Iterator[None]:
 @pytest.fixture
 def worker_threads() -> Iterator[Callable[[Callable[[], object], str], WorkerThread]]:
     """Start worker threads whose exceptions fail the test at teardown."""
+    yield from worker_pool()
+
+
+@pytest.fixture(scope="module")
+def module_worker_threads() -> Iterator[Callable[[Callable[[], object], str], WorkerThread]]:
+    """:func:`worker_threads` for a module-scoped fixture (scenarios that several tests check)."""
+    yield from worker_pool()
+
+
+def worker_pool() -> Iterator[Callable[[Callable[[], object], str], WorkerThread]]:
+    """Yield a starter of worker threads; then join them, failing on any that hung or raised."""
     threads: list[WorkerThread] = []
 
     def start(target: Callable[[], object], name: str = "worker") -> WorkerThread:

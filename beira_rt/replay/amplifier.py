@@ -77,6 +77,8 @@ class AmplifierSimulator:
     duration: float | None = None
     seed: int = 0
     wait_consumer: float = 30.0
+    #: When given, sample 0 waits for it (after a consumer connected): several sources start together.
+    go: threading.Event | None = None
 
     def __post_init__(self) -> None:
         if self.stamp_at not in ("push", "schedule"):
@@ -86,6 +88,7 @@ class AmplifierSimulator:
         if self.data.ndim != 2 or self.data.shape[1] != len(self.labels):
             raise ValueError(f"data of shape {self.data.shape} does not fit {len(self.labels)} labels.")
         self.stop = threading.Event()
+        self.connected = threading.Event()  #: set once a consumer connected
         self.started = threading.Event()  #: set once t0 is known
         self.t0 = float("nan")  #: local_clock() of sample 0
         self.pushed = 0  #: samples pushed (lost ones excluded)
@@ -146,6 +149,10 @@ class AmplifierSimulator:
                     raise RuntimeError(
                         f"no consumer connected to {self.name!r} within {self.wait_consumer} s"
                     )
+            self.connected.set()
+            while self.go is not None and not self.go.wait(0.1):
+                if self.stop.is_set():
+                    return 0
             time.sleep(0.05)
             self.t0 = pylsl.local_clock()
             self.started.set()

@@ -10,6 +10,8 @@ channels (a 0.32 s window), so a test needs seconds, not minutes.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +20,8 @@ from beira_rt.config import LiveConfig
 from beira_rt.replay.amplifier import AmplifierSimulator
 from offline.synthetic.eeg import CWL_AUX_CHANNELS, CWL_EEG_CHANNELS
 from tests.conftest import unique_name
-from tests.engine.conftest import bundle_fixtures, eeg
+from tests.engine._harness import EngineRun, wait_for
+from tests.engine.conftest import bundle_fixtures, eeg, loaded_bundle, saved_bundle
 
 CWL_EEG, AUX = CWL_EEG_CHANNELS, CWL_AUX_CHANNELS
 #: The source's channel order: every channel, shuffled (seeded).
@@ -31,8 +34,15 @@ PICKS = [SHUFFLED.index(ch) for ch in CWL_EEG]
 cwl_bundle_path, cwl_bundle = bundle_fixtures("cwl_bundle", ch_names=CWL_EEG, lookahead=0.1)
 
 
-@pytest.fixture
-def fault_live():
+@pytest.fixture(scope="module")
+def module_cwl_bundle(tmp_path_factory):
+    """``cwl_bundle`` for a module-scoped fixture."""
+    return loaded_bundle(
+        saved_bundle(tmp_path_factory.mktemp("cwl_bundle") / "cwl.beira", ch_names=CWL_EEG, lookahead=0.1)
+    )
+
+
+def fault_live_config() -> LiveConfig:
     """Engine settings: unique outlet name, CPU, hop 0.05 s, resume 0.2 s after an outage."""
     name, _ = unique_name("BEIRA-fault")
     return LiveConfig(
@@ -43,6 +53,12 @@ def fault_live():
         status_interval=0.25,
         resume_seconds=0.2,
     )
+
+
+@pytest.fixture
+def fault_live():
+    """:func:`fault_live_config`, one per test."""
+    return fault_live_config()
 
 
 def recording(seconds: float, sfreq: float = 1000.0, seed: int = 0) -> np.ndarray:
@@ -60,26 +76,75 @@ def amplifier(worker_threads):
     """
     sources: list[AmplifierSimulator] = []
 
-    def start(
-        seconds: float = 30.0, sfreq: float = 1000.0, labels=None, data=None, **kw
-    ) -> AmplifierSimulator:
-        name, sid = unique_name("amp")
-        amp = AmplifierSimulator(
-            data=recording(seconds, sfreq) if data is None else data,
-            sfreq=sfreq,
-            labels=list(SHUFFLED if labels is None else labels),
-            name=kw.pop("name", name),
-            source_id=kw.pop("source_id", sid),
-            duration=seconds,
-            **{"stamp_at": "schedule", **kw},
-        )
+    def start(**kw) -> AmplifierSimulator:
+        amp = start_amplifier(worker_threads, **kw)
         sources.append(amp)
-        worker_threads(amp.run, f"amplifier-{amp.name}")
         return amp
 
     yield start
     for amp in sources:
         amp.stop.set()
+
+
+def start_amplifier(
+    worker_threads, seconds: float = 30.0, sfreq: float = 1000.0, labels=None, data=None, **kw
+) -> AmplifierSimulator:
+    """An amplifier-like source (:func:`amplifier`) started in a worker thread; the caller stops it."""
+    name, sid = unique_name("amp")
+    amp = AmplifierSimulator(
+        data=recording(seconds, sfreq) if data is None else data,
+        sfreq=sfreq,
+        labels=list(SHUFFLED if labels is None else labels),
+        name=kw.pop("name", name),
+        source_id=kw.pop("source_id", sid),
+        duration=seconds,
+        **{"stamp_at": "schedule", **kw},
+    )
+    worker_threads(amp.run, f"amplifier-{amp.name}")
+    return amp
+
+
+@dataclasses.dataclass
+class Scenario:
+    """One engine on one amplifier-like source, run with others at the same time (:func:`run_scenarios`)."""
+
+    amp: AmplifierSimulator
+    live: LiveConfig
+    run: EngineRun
+
+
+def run_scenarios(
+    bundle, worker_threads, sources: dict[str, dict], timeout: float = 120.0
+) -> dict[str, Scenario]:
+    """Engines of ``bundle`` on amplifier-like sources (``start_amplifier`` keyword arguments per
+    name), all at once: each source and engine of its own, in the same wall time; every run is
+    finished (its last samples through, its engine stopped) once every source has ended.
+
+    The scenarios share the CPU but nothing else; each test checks its own. The caller stops the
+    sources (``amp.stop``) at the end.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    go = threading.Event()
+
+    def start(kw: dict) -> Scenario:
+        amp = start_amplifier(worker_threads, go=go, **kw)
+        live = fault_live_config()
+        return Scenario(amp, live, EngineRun(bundle, live, amp.source_id, worker_threads))
+
+    with ThreadPoolExecutor(len(sources)) as pool:
+        started = dict(zip(sources, pool.map(start, sources.values()), strict=True))
+    try:  # every engine connected and idle before the first sample of any source
+        for name, sc in started.items():
+            wait_for(sc.amp.connected.is_set, timeout=30, what=f"the engine of {name!r} connecting")
+        time.sleep(0.5)
+    finally:
+        go.set()
+    for name, sc in started.items():
+        wait_for(sc.amp.finished.is_set, timeout=timeout, what=f"the amplifier of {name!r} finishing")
+    with ThreadPoolExecutor(len(started)) as pool:
+        list(pool.map(lambda sc: sc.run.finish(settle=0.5), started.values()))
+    return started
 
 
 def reference(bundle, amp: AmplifierSimulator, first: int, stop: int, la: float) -> np.ndarray:

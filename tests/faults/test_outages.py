@@ -11,24 +11,35 @@ import numpy as np
 import pytest
 
 from tests.engine._harness import EngineRun, wait_for
-from tests.faults.conftest import CWL_EEG, SHUFFLED, model_index, recording, reference
+from tests.faults.conftest import CWL_EEG, SHUFFLED, model_index, recording, reference, run_scenarios
 
 pytestmark = pytest.mark.slow
+
+OUT_AT, OUT_LEN = 5.0, 12.0  # 1-10 s outages: tools/bench_outage.py
+#: The amplifiers of the tests of one source each (``start_amplifier`` arguments); their engines run at once.
+SOURCES = {
+    "outage": dict(seconds=OUT_AT + OUT_LEN + 4.0, outages=[(OUT_AT, OUT_LEN)], seed=6),
+    "nan_burst": dict(seconds=9.0, nan_bursts=[(4.0, 0.3)], seed=7),
+    "bad_channels": dict(seconds=12.0, flat={"Cz": (4.0, 8.0)}, railed={"O1": (5.0, 8.0)}, seed=8),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(module_cwl_bundle, module_worker_threads):
+    """Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one)."""
+    started = run_scenarios(module_cwl_bundle, module_worker_threads, SOURCES)
+    yield started
+    for sc in started.values():
+        sc.amp.stop.set()
 
 
 def _statuses(run) -> list[dict]:
     return [json.loads(v[0]) for v in run.status.values]
 
 
-@pytest.mark.parametrize("out_len", [12.0])  # 1-10 s outages: tools/bench_outage.py
-def test_an_outage_is_bridged_and_predictions_resume_within_2_s(
-    cwl_bundle, fault_live, amplifier, worker_threads, out_len
-):
-    out_at = 5.0
-    amp = amplifier(seconds=out_at + out_len + 4.0, outages=[(out_at, out_len)], seed=6)
-    run = EngineRun(cwl_bundle, fault_live, amp.source_id, worker_threads)
-    wait_for(amp.finished.is_set, timeout=60, what="the amplifier finishing")
-    run.finish(settle=0.5)
+def test_an_outage_is_bridged_and_predictions_resume_within_2_s(runs, module_cwl_bundle):
+    out_at, out_len, cwl_bundle = OUT_AT, OUT_LEN, module_cwl_bundle
+    amp, run = runs["outage"].amp, runs["outage"].run
     st = run.engine.stats
     assert st.clock_steps == 0  # a source that went quiet, not a clock that jumped
     assert st.gaps == 1 and not st.resets and st.missing_samples == pytest.approx(out_len * 1000, abs=15)
@@ -57,11 +68,8 @@ def test_an_outage_is_bridged_and_predictions_resume_within_2_s(
     print(f"resumed {resumed:.3f} s after the return; first quality {quality[after][0]:.3f}")
 
 
-def test_a_nan_burst_is_dropped_and_bridged(cwl_bundle, fault_live, amplifier, worker_threads):
-    amp = amplifier(seconds=9.0, nan_bursts=[(4.0, 0.3)], seed=7)
-    run = EngineRun(cwl_bundle, fault_live, amp.source_id, worker_threads)
-    wait_for(amp.finished.is_set, timeout=60, what="the amplifier finishing")
-    run.finish(settle=0.5)
+def test_a_nan_burst_is_dropped_and_bridged(runs):
+    amp, run = runs["nan_burst"].amp, runs["nan_burst"].run
     st = run.engine.stats
     assert st.nan_resets == 1 and st.nan_samples == 300 and not st.resets and st.bridged_samples > 0
     values, arrivals = np.asarray(run.pred.values), np.asarray(run.pred.arrivals)
@@ -71,11 +79,8 @@ def test_a_nan_burst_is_dropped_and_bridged(cwl_bundle, fault_live, amplifier, w
     assert arrivals[arrivals > back].min() - back < 2.0
 
 
-def test_flat_and_railed_channels_are_named_and_repaired(cwl_bundle, fault_live, amplifier, worker_threads):
-    amp = amplifier(seconds=12.0, flat={"Cz": (4.0, 8.0)}, railed={"O1": (5.0, 8.0)}, seed=8)
-    run = EngineRun(cwl_bundle, fault_live, amp.source_id, worker_threads)
-    wait_for(amp.finished.is_set, timeout=60, what="the amplifier finishing")
-    run.finish(settle=0.5)
+def test_flat_and_railed_channels_are_named_and_repaired(runs, module_cwl_bundle):
+    amp, run, cwl_bundle = runs["bad_channels"].amp, runs["bad_channels"].run, module_cwl_bundle
     bad = [s["bad_channels"] for s in _statuses(run)]
     assert {"Cz": "flat", "O1": "railed"} in bad  # both named, with what is wrong
     assert bad[-1] == {}  # and dropped again once they carry a signal

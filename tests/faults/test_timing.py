@@ -6,17 +6,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.engine._harness import EngineRun, wait_for
-from tests.faults.conftest import model_index, reference
+from tests.faults.conftest import model_index, reference, run_scenarios
 
 pytestmark = pytest.mark.slow
 
+#: The amplifiers of this module's tests (``start_amplifier`` arguments); their engines run at once.
+SOURCES = {
+    # 38 shuffled channels in volts, chunks of 10 stamped at the push +-5 ms, a step back now and then
+    "jitter": dict(seconds=14.0, jitter=0.005, backward_every=29, backward=0.015, chunk_size=10),
+    "irregular": dict(seconds=16.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3),
+    # stamps from a host whose clock is an hour behind (no clock synchronisation possible)
+    "other_clock": dict(seconds=12.0, clock_offset=-3600.0, seed=4),
+    "step_2.0": dict(seconds=13.0, clock_jump=(6.0, 2.0), seed=5),
+    "step_-0.5": dict(seconds=13.0, clock_jump=(6.0, -0.5), seed=5),
+}
 
-def _run(bundle, live, amp, worker_threads) -> EngineRun:
-    run = EngineRun(bundle, live, amp.source_id, worker_threads)
-    wait_for(amp.finished.is_set, timeout=120, what="the amplifier finishing")
-    run.finish(settle=0.5)
-    return run
+
+@pytest.fixture(scope="module")
+def runs(module_cwl_bundle, module_worker_threads):
+    """Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one)."""
+    started = run_scenarios(module_cwl_bundle, module_worker_threads, SOURCES)
+    yield started
+    for sc in started.values():
+        sc.amp.stop.set()
 
 
 def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=1.0, max_silence=0.5):
@@ -58,34 +70,27 @@ def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=
     return np.abs(err_ms[late]).max()
 
 
-def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(
-    cwl_bundle, fault_live, amplifier, worker_threads
-):
+def test_jittered_back_stepping_stamps_from_an_amplifier_in_volts(runs, module_cwl_bundle):
     """38 shuffled channels in volts, chunks of 10 stamped at the push +-5 ms, a step back now and then."""
-    amp = amplifier(seconds=14.0, jitter=0.005, backward_every=29, backward=0.015, chunk_size=10)
-    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    amp, live, run = runs["jitter"].amp, runs["jitter"].live, runs["jitter"].run
     assert amp.backward_steps > 40  # the stamps did step backwards (by up to 15 ms)
     st = run.engine.stats
     assert st.gaps == 0 and st.clock_steps == 0 and not st.resets and st.bridged_samples == 0
-    _check_flow_and_parity(run, cwl_bundle, amp, fault_live)
+    _check_flow_and_parity(run, module_cwl_bundle, amp, live)
 
 
-def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(
-    cwl_bundle, fault_live, amplifier, worker_threads
-):
-    amp = amplifier(seconds=16.0, jitter=0.005, chunk_size=(1, 500), rate_error=-1e-3, seed=3)
-    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+def test_irregular_chunks_and_a_crystal_off_by_a_thousandth(runs, module_cwl_bundle):
+    amp, live, run = runs["irregular"].amp, runs["irregular"].live, runs["irregular"].run
     st = run.engine.stats
     assert st.gaps == 0 and st.clock_steps == 0 and not st.resets
     # chunks of up to 0.5 s: fewer stamps to learn the clock from (about 4 a second), so 3 ms
-    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, stamp_ms=3.0, max_silence=1.0)
+    _check_flow_and_parity(run, module_cwl_bundle, amp, live, stamp_ms=3.0, max_silence=1.0)
     assert run.engine.status()["input_rate"] == pytest.approx(1000.0 * (1 - 1e-3), rel=2e-4)
 
 
-def test_a_source_on_another_clock(cwl_bundle, fault_live, amplifier, worker_threads):
+def test_a_source_on_another_clock(runs):
     """Stamps from a host whose clock is an hour behind (no clock synchronisation possible)."""
-    amp = amplifier(seconds=12.0, clock_offset=-3600.0, seed=4)
-    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+    run = runs["other_clock"].run
     assert run.engine.stats.gaps == 0 and not run.engine.stats.resets
     stamps = np.asarray(run.pred.stamps)
     assert stamps.size > 100 and np.all(np.diff(stamps) > 0)
@@ -95,14 +100,12 @@ def test_a_source_on_another_clock(cwl_bundle, fault_live, amplifier, worker_thr
 
 
 @pytest.mark.parametrize("jump", [2.0, -0.5])
-def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(
-    cwl_bundle, fault_live, amplifier, worker_threads, jump
-):
-    amp = amplifier(seconds=13.0, clock_jump=(6.0, jump), seed=5)
-    run = _run(cwl_bundle, fault_live, amp, worker_threads)
+def test_a_clock_step_changes_nothing_and_stamps_stay_continuous(runs, module_cwl_bundle, jump):
+    sc = runs[f"step_{jump}"]
+    amp, live, run = sc.amp, sc.live, sc.run
     st = run.engine.stats
     assert st.clock_steps == 1 and st.gaps == 0 and not st.resets and st.bridged_samples == 0
     # published stamps stay on the true sample times through the step (continuous, monotonic); the
     # new offset is the mean of the 2 s of +-5 ms stamps after the step (about 0.2 ms off), then
     # the fit goes on
-    _check_flow_and_parity(run, cwl_bundle, amp, fault_live, settled_after=9.0, stamp_ms=2.0)
+    _check_flow_and_parity(run, module_cwl_bundle, amp, live, settled_after=9.0, stamp_ms=2.0)
