@@ -30,6 +30,7 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from beira_rt.config import load_config, override  # noqa: E402
 from beira_rt.models import build_model  # noqa: E402
@@ -67,12 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-seed", type=int, default=0)
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--no-last", action="store_true", help="skip C (every head at its last epoch)")
     args = parser.parse_args(argv)
+    updates = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
     cfg = override(
-        load_config(args.config), {"training.seed": args.train_seed, "training.num_threads": args.threads}
+        load_config(args.config),
+        {**updates, "training.seed": args.train_seed, "training.num_threads": args.threads},
     )
     torch.set_num_threads(args.threads)
-    print(f"training seed {args.train_seed}; r on the validation block (mean over the ROIs)")
+    print(f"training seed {args.train_seed} {updates or ''}; r on the validation block (mean over the ROIs)")
     gains = []
     for seed in args.data_seeds:
         root = Path(args.data_root) / f"seed{seed}"
@@ -95,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         r_a = _score(model_a, data, cfg, sp.val)
         model_b, _ = _train(cfg, whole, first.best_epochs)
         r_b = _score(model_b, data, cfg, sp.val)
-        model_c, _ = _train(cfg, whole, [cfg.training.max_epochs] * data.n_rois)
-        r_c = _score(model_c, data, cfg, sp.val)
+        r_c = np.full_like(r_b, np.nan)
+        if not args.no_last:
+            model_c, _ = _train(cfg, whole, [cfg.training.max_epochs] * data.n_rois)
+            r_c = _score(model_c, data, cfg, sp.val)
         gains.append(float(r_b.mean() - r_a.mean()))
         print(
             f"subject seed {seed}: A (chosen, no refit) {r_a.mean():.3f}  B (refit) {r_b.mean():.3f}  "
