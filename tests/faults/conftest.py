@@ -113,6 +113,20 @@ class Scenario:
     run: EngineRun
 
 
+def scenarios_fixture(sources: dict[str, dict]):
+    """A module-scoped fixture: :func:`run_scenarios` of ``sources`` on ``module_cwl_bundle``, run once
+    for the module's tests (each checks one), the sources stopped at the end."""
+
+    @pytest.fixture(scope="module")
+    def runs(module_cwl_bundle, module_worker_threads):
+        started = run_scenarios(module_cwl_bundle, module_worker_threads, sources)
+        yield started
+        for sc in started.values():
+            sc.amp.stop.set()
+
+    return runs
+
+
 def run_scenarios(
     bundle, worker_threads, sources: dict[str, dict], timeout: float = 120.0
 ) -> dict[str, Scenario]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.engine._harness import EngineRun, wait_for
-from tests.faults.conftest import CWL_EEG, SHUFFLED, model_index, recording, reference, run_scenarios
+from tests.faults.conftest import CWL_EEG, SHUFFLED, model_index, recording, reference, scenarios_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,8 @@ SOURCES = {
 }
 
 
-@pytest.fixture(scope="module")
-def runs(module_cwl_bundle, module_worker_threads):
-    """Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one)."""
-    started = run_scenarios(module_cwl_bundle, module_worker_threads, SOURCES)
-    yield started
-    for sc in started.values():
-        sc.amp.stop.set()
+#: Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one).
+runs = scenarios_fixture(SOURCES)
 
 
 def _statuses(run) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.faults.conftest import model_index, reference, run_scenarios
+from tests.faults.conftest import model_index, reference, scenarios_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,8 @@ SOURCES = {
 }
 
 
-@pytest.fixture(scope="module")
-def runs(module_cwl_bundle, module_worker_threads):
-    """Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one)."""
-    started = run_scenarios(module_cwl_bundle, module_worker_threads, SOURCES)
-    yield started
-    for sc in started.values():
-        sc.amp.stop.set()
+#: Every source of :data:`SOURCES` with its engine, run at the same time (each test checks one).
+runs = scenarios_fixture(SOURCES)
 
 
 def _check_flow_and_parity(run, bundle, amp, live, settled_after=10.0, stamp_ms=1.0, max_silence=0.5):
