@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--no-last", action="store_true", help="skip C (every head at its last epoch)")
+    parser.add_argument(
+        "--two-folds",
+        action="store_true",
+        help="also D: the per-head epochs chosen on two inner validation blocks (the last 60 s of the "
+        "training block, and its first 60 s with the model trained on the rest), their r averaged per "
+        "epoch, then the refit",
+    )
     args = parser.parse_args(argv)
     updates = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
     cfg = override(
@@ -104,13 +111,26 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_last:
             model_c, _ = _train(cfg, whole, [cfg.training.max_epochs] * data.n_rois)
             r_c = _score(model_c, data, cfg, sp.val)
+        r_d = np.full_like(r_b, np.nan)
+        if args.two_folds:
+            first_val = Block("val", sp.train.start, sp.train.start + n_val)
+            other = dataclasses.replace(
+                data, split=Split(Block("train", first_val.stop, sp.train.stop), first_val, sp.val, sp.sfreq)
+            )
+            _, second = _train(cfg, other)
+            both = [np.asarray([h["val_r_per_roi"] for h in run.history]) for run in (first, second)]
+            n_ep = min(len(b) for b in both)
+            epochs_d = (np.nanmean([b[:n_ep] for b in both], axis=0).argmax(axis=0) + 1).tolist()
+            model_d, _ = _train(cfg, whole, epochs_d)
+            r_d = _score(model_d, data, cfg, sp.val)
+            print(f"  D epochs {epochs_d}: {r_d.mean():.3f} (D - B {r_d.mean() - r_b.mean():+.3f})")
         gains.append(float(r_b.mean() - r_a.mean()))
         print(
             f"subject seed {seed}: A (chosen, no refit) {r_a.mean():.3f}  B (refit) {r_b.mean():.3f}  "
             f"C (last epoch) {r_c.mean():.3f}  B - A {gains[-1]:+.3f}  epochs {first.best_epochs}  "
             f"({time.perf_counter() - t0:.0f} s)"
         )
-        for name, r in (("A", r_a), ("B", r_b), ("C", r_c)):
+        for name, r in (("A", r_a), ("B", r_b), ("C", r_c), ("D", r_d)):
             print(f"  {name} per ROI: " + " ".join(f"{v:6.3f}" for v in r))
     print(
         f"B - A: mean {np.mean(gains):+.3f}, better on {sum(g > 0 for g in gains)} of {len(gains)} subjects"
