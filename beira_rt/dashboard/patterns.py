@@ -143,8 +143,8 @@ class PatternsView(QtWidgets.QWidget):
         text = (
             "Spatial patterns of each ROI head's most important branches (Haufe's rule per branch: "
             "what the branch listens to on the scalp; red and blue are opposite polarities). "
-            "Title: branch, peak frequency of its spectral pattern, validation r of the ROI with only "
-            f"this branch varying. From {self.meta['source']}"
+            "Title: branch, peak frequency of its spectral pattern, r of the ROI over the training and "
+            f"validation blocks with only this branch varying. From {self.meta['source']}"
         )
         if self.bundle_hash:
             text += f", bundle {self.bundle_hash[:12]}"

@@ -145,8 +145,8 @@ def interpret_model(
     dict
         ``method``, ``ch_names``, ``positions``, ``freqs``, ``fmin``/``fmax``, ``blocks`` and
         ``rois``: per ROI ``val_r``, ``test_r``, ``ranking`` (branches, most important first) and
-        ``branches`` (one dict per branch: ``branch``, ``rank``, ``importance`` (validation r of the
-        ROI with only this branch varying), ``drop_r``, ``silenced_r``,
+        ``branches`` (one dict per branch: ``branch``, ``rank``, ``importance`` (r of the ROI over the
+        training and validation blocks with only this branch varying), ``drop_r``, ``silenced_r``,
         ``pattern``, ``weights``, ``peak_hz``, ``band_peak_hz``, ``band_response``,
         ``spectral_pattern``, ``unmixed_psd``, ``envelope_response``, ``envelope_cutoff_hz``,
         ``envelope_time_scale_s``).
