@@ -181,6 +181,16 @@ def test_head_epochs_keep_each_head_at_its_given_epoch_without_validating(cfg, d
         train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False, head_epochs=[1])
 
 
+def test_a_refit_cut_short_keeps_the_heads_whose_epoch_never_came_from_its_last_weights(cfg, data, caplog):
+    cfg = override(cfg, {"training.max_minutes": 1e-6, "training.max_epochs": 5})
+    model = _model(cfg, data)
+    with caplog.at_level("WARNING", logger="beira_rt"):
+        result = train_model(model, data, cfg, device=torch.device("cpu"), progress=False, head_epochs=[1, 4])
+    assert result.stop_reason == "max_minutes" and result.n_steps == 1 and len(result.history) == 1
+    assert result.best_epochs == [1, 1]  # head 1's epoch 4 never came: kept from epoch 1, and said so
+    assert "kept from there" in caplog.text and "[1]" in caplog.text
+
+
 def test_time_budget_stops_training(cfg, data):
     cfg = override(cfg, {"training.max_minutes": 1e-6, "training.max_epochs": 50})
     result = train_model(_model(cfg, data), data, cfg, device=torch.device("cpu"), progress=False)
