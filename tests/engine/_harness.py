@@ -57,7 +57,8 @@ def match(
     np.testing.assert_array_equal(values[:, -1], 1.0)  # whole windows of real data
     values = values[:, :-1]
     assert np.isfinite(reference).all() and np.isfinite(values).all()
-    assert values.shape[0] < 2 or values.std(axis=0).min() > 1e-3  # predictions that actually vary
+    # predictions that actually vary (over a few of them two close values are no sign of a constant)
+    assert values.shape[0] < 5 or values.std(axis=0).min() > 1e-3, (values.shape[0], values.std(axis=0))
     pos = (stamps + lookahead - t0) * sfreq
     n = np.rint(pos).astype(np.int64)
     assert np.abs(pos - n).max() < 0.2, "a prediction is not stamped on a model-rate sample time"

@@ -29,14 +29,20 @@ def _atlas_args(subject):
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end(subject, tmp_path):
     out = tmp_path / "run"
+    config = tmp_path / "refit.yaml"  # the tests' config with the refit on: --no-refit turns it off
+    config.write_text(
+        (REPO / "configs" / "fast_test.yaml").read_text().replace("refit: false", "refit: true")
+    )
+    assert "refit: true" in config.read_text()
     cmd = [str(BIN / "beira-train"), "--data", str(subject.data_dir), "--subject", "trio1", "--out", str(out),
-           "--config", str(REPO / "configs" / "fast_test.yaml"), "--variant", "causal", "--device", "cpu",
+           "--config", str(config), "--variant", "causal", "--device", "cpu", "--no-refit",
            "-q", *_atlas_args(subject)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "test block, Pearson r" in done.stdout and "Left Putamen" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["variant"] == "causal" and metrics["config"]["training"]["device"] == "cpu"
+    assert metrics["config"]["training"]["refit"] is False and metrics["training"]["refit"] is None
     assert (out / "model.beira").is_file() and (out / "r_by_lookahead.png").is_file()
 
     ev = tmp_path / "eval"
