@@ -33,12 +33,12 @@ import torch
 from beira_rt._logging import logger
 from beira_rt.bundle import ModelBundle
 from beira_rt.config import BeiraConfig, override
-from beira_rt.models import BEIRA, build_model
+from beira_rt.models import BEIRA
 
 from . import report
 from .dataset import GroupData, PreparedData
 from .metrics import pearson_r, predict_block
-from .pipeline import jsonable
+from .pipeline import fresh_model, jsonable
 from .split import Block
 from .spoc import fit_front_end
 from .train import TrainResult, train_model
@@ -70,10 +70,7 @@ def train_group(
         logger.info(
             "training.refit applies to single recordings (beira-train); the group model is not refitted"
         )
-    torch.manual_seed(cfg.training.seed)
-    model = build_model(cfg.model, group.n_chans, group.n_rois, group.sfreq)
-    fit_front_end(model, group.parts, cfg.model)
-    model = model.to(device)
+    model = fresh_model(cfg, group.parts, device)
     result = train_model(model, group, cfg, device=device, progress=progress)
     model.eval()
     return model, result

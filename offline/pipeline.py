@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "READOUT_NOTE",
     "config_hash",
     "environment",
+    "fresh_model",
     "jsonable",
     "read_ceiling",
     "run_training",
@@ -236,10 +238,7 @@ def run_training(
     data = prepare_recording(recording, cfg)
     timings["preprocess_s"] = time.perf_counter() - t
 
-    torch.manual_seed(tcfg.seed)
-    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
-    fit_front_end(model, [data], cfg.model)
-    model = model.to(device)
+    model = fresh_model(cfg, [data], device)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("BEIRA %s: %d parameters (%d ROI heads)", cfg.model.variant, n_params, data.n_rois)
     result = train_model(
@@ -351,6 +350,16 @@ def run_training(
     return jsonable(metrics)
 
 
+def fresh_model(cfg: BeiraConfig, parts: Sequence[PreparedData], device: torch.device) -> torch.nn.Module:
+    """A BEIRA for ``parts`` (one recording, or a group's subjects) seeded with ``training.seed``,
+    its front end fitted on their training blocks (``model.filter_init``), on ``device``."""
+    torch.manual_seed(cfg.training.seed)
+    first = parts[0]
+    model = build_model(cfg.model, first.n_chans, first.n_rois, first.sfreq)
+    fit_front_end(model, parts, cfg.model)
+    return model.to(device)
+
+
 def _refit(
     cfg: BeiraConfig, data: PreparedData, out: Path, device: torch.device, first: TrainResult,
     ctx: distributed.DistContext, progress: bool, resume: bool,
@@ -362,19 +371,13 @@ def _refit(
     those of the training block (the bundle's). Nothing is validated (the validation block is now
     training data); the test block is untouched.
     """
-    tcfg = cfg.training
-    epochs = (
-        distributed.broadcast_object(list(first.best_epochs), ctx) if ctx.active else list(first.best_epochs)
-    )
+    epochs = distributed.broadcast_object(list(first.best_epochs), ctx)
     split = data.split
     joined = dataclasses.replace(
         split, train=Block("train+val", split.train.start, split.val.stop)
     )  # val stays named for the record; train_model does not read it with head_epochs
     refit_data = dataclasses.replace(data, split=joined)
-    torch.manual_seed(tcfg.seed)
-    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
-    fit_front_end(model, [refit_data], cfg.model)
-    model = model.to(device)
+    model = fresh_model(cfg, [refit_data], device)
     logger.info("refit on %s for the per-ROI epochs %s", joined.train.name, epochs)
     result = train_model(
         model, refit_data, cfg, device=device, history_path=out / "history_refit.jsonl", progress=progress,

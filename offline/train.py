@@ -67,7 +67,8 @@ class TrainResult:
     best_val_r_per_roi : list of float
         Validation r of each ROI head in the kept checkpoint.
     stop_reason : str
-        ``'max_epochs'``, ``'patience'`` or ``'max_minutes'``.
+        ``'max_epochs'``, ``'patience'`` or ``'max_minutes'``; a refit (``head_epochs``) that
+        ended at the last chosen epoch: ``'last_chosen_epoch'``.
     n_steps : int
         Optimisation steps taken.
     seconds : float
@@ -607,20 +608,19 @@ def _restore_raw(params: list[torch.nn.Parameter], raw: list[torch.Tensor] | Non
                 p.copy_(r)
 
 
-def _keep_heads_at(
-    model: torch.nn.Module, head_epochs: list[int], epoch: int, result: TrainResult, loop: _LoopState
+def _keep_heads(
+    model: torch.nn.Module, heads: list[int], epoch: int, n_heads: int, result: TrainResult, loop: _LoopState
 ) -> bool:
-    """Copy the heads whose given epoch is ``epoch`` into the kept state; True when there was one."""
-    heads = [h for h, e in enumerate(head_epochs) if e == epoch]
+    """Copy ROI heads ``heads`` of ``model`` into the kept state as of ``epoch``; True when there was one."""
     if not result.best_epochs:
-        result.best_epochs = [0] * len(head_epochs)
+        result.best_epochs = [0] * n_heads
     if not heads:
         return False
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if loop.best_state is None:
         loop.best_state = copy.deepcopy(state)
     for h in heads:
-        copy_head_(loop.best_state, state, h, len(head_epochs))
+        copy_head_(loop.best_state, state, h, n_heads)
         result.best_epochs[h] = epoch
     result.best_epoch = epoch
     return True
@@ -631,14 +631,13 @@ def _keep_remaining_heads(
     head_epochs: list[int], result: TrainResult, loop: _LoopState,
 ) -> None:  # fmt: skip
     """After a refit cut short (time budget): the heads whose epoch never came, from the last weights."""
-    missing = [h for h, e in enumerate(head_epochs) if not result.best_epochs or result.best_epochs[h] == 0]
+    missing = [h for h in range(len(head_epochs)) if not result.best_epochs or result.best_epochs[h] == 0]
     if not missing:
         return
     logger.warning("refit ended after epoch %d: ROI heads %s kept from there, not from their chosen epochs",
                    loop.epoch, missing)  # fmt: skip
     raw = _load_kept_form(model, net, params, ema)
-    _keep_heads_at(model, [loop.epoch if h in missing else 0 for h in range(len(head_epochs))], loop.epoch,
-                   result, loop)  # fmt: skip
+    _keep_heads(model, missing, loop.epoch, len(head_epochs), result, loop)
     _restore_raw(params, raw)
 
 
@@ -649,37 +648,36 @@ def _end_epoch(
 ) -> None:  # fmt: skip
     """Validate (rank 0), keep the best state, record the epoch and decide whether to stop.
 
-    With ``head_epochs``: no validation; the heads whose epoch this is are kept.
+    With ``head_epochs``: no validation; the heads whose epoch this is are kept, and the run
+    stops after the last of them.
     """
     tcfg = cfg.training
     raw = _load_kept_form(model, net, params, ema)
-    record = {
+    record: dict = {
         "epoch": epoch,
         "step": result.n_steps,
         "lr": float(optimizer.param_groups[0]["lr"]),
         "train_loss": float(np.mean(losses)),
-        **(_validate(model, data, cfg, next(model.parameters()).device) if head_epochs is None else {}),
-        "seconds": round(time.perf_counter() - t0, 3),
     }
     if head_epochs is None:
+        record.update(_validate(model, data, cfg, next(model.parameters()).device))
+        record["seconds"] = round(time.perf_counter() - t0, 3)
         improved, loop.best_state = _keep_best(model, record, epoch, result, loop.best_state, tcfg.checkpoint)
     else:
-        improved = _keep_heads_at(model, head_epochs, epoch, result, loop)
-        record["val_loss"] = record["val_r_mean"] = float("nan")
+        record.update(
+            val_loss=float("nan"), val_r_mean=float("nan"), seconds=round(time.perf_counter() - t0, 3)
+        )
+        heads = [h for h, e in enumerate(head_epochs) if e == epoch]
+        improved = _keep_heads(model, heads, epoch, len(head_epochs), result, loop)
     _restore_raw(params, raw)
-    if head_epochs is not None:
-        record["best"] = bool(improved)
-        result.history.append(record)
-        if epoch >= max(head_epochs):
-            loop.stop = True
-        elif result.stop_reason == "max_minutes":
-            logger.warning("refit stopped by training.max_minutes=%g after %d steps", tcfg.max_minutes,
-                           result.n_steps)  # fmt: skip
-            loop.stop = True
-        return
-    loop.stale = 0 if improved else loop.stale + 1
     record["best"] = bool(improved)
     result.history.append(record)
+    if head_epochs is not None and epoch >= max(head_epochs) and result.stop_reason != "max_minutes":
+        result.stop_reason = "last_chosen_epoch"
+        loop.stop = True
+        return
+    if head_epochs is None:
+        loop.stale = 0 if improved else loop.stale + 1
     logger.debug(
         "epoch %d: train loss %.4f, val loss %.4f, val r %.3f",
         epoch, record["train_loss"], record["val_loss"], record["val_r_mean"],

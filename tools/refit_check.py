@@ -33,20 +33,17 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from beira_rt.config import load_config, override  # noqa: E402
-from beira_rt.models import build_model  # noqa: E402
 from offline.dataset import PreparedData, prepare_recording  # noqa: E402
 from offline.loader import load_cwl_subject  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
+from offline.pipeline import fresh_model  # noqa: E402
 from offline.split import Block, Split  # noqa: E402
-from offline.spoc import fit_front_end  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
 from offline.train import train_model  # noqa: E402
 
 
 def _train(cfg, data: PreparedData, head_epochs: list[int] | None = None):
-    torch.manual_seed(cfg.training.seed)
-    model = build_model(cfg.model, data.n_chans, data.n_rois, data.sfreq)
-    fit_front_end(model, [data], cfg.model)
+    model = fresh_model(cfg, [data], torch.device("cpu"))
     result = train_model(
         model, data, cfg, device=torch.device("cpu"), progress=False, head_epochs=head_epochs
     )

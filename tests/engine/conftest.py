@@ -108,15 +108,15 @@ def loaded_bundle(path):
     return load_bundle(path)
 
 
-def bundle_fixtures(name: str, **kwargs):
+def bundle_fixtures(name: str, scope: str = "function", **kwargs):
     """Two fixtures: ``<name>_path``, a :func:`make_bundle` written with the real writer, and
     ``<name>``, that file read back with the real loader (content hash set)."""
 
-    @pytest.fixture(name=f"{name}_path")
-    def path_fixture(tmp_path):
-        return saved_bundle(tmp_path / f"{name}.beira", **kwargs)
+    @pytest.fixture(name=f"{name}_path", scope=scope)
+    def path_fixture(tmp_path_factory):
+        return saved_bundle(tmp_path_factory.mktemp(name) / f"{name}.beira", **kwargs)
 
-    @pytest.fixture(name=name)
+    @pytest.fixture(name=name, scope=scope)
     def bundle_fixture(request):
         return loaded_bundle(request.getfixturevalue(f"{name}_path"))
 

@@ -21,7 +21,7 @@ from beira_rt.replay.amplifier import AmplifierSimulator
 from offline.synthetic.eeg import CWL_AUX_CHANNELS, CWL_EEG_CHANNELS
 from tests.conftest import unique_name
 from tests.engine._harness import EngineRun, wait_for
-from tests.engine.conftest import bundle_fixtures, eeg, loaded_bundle, saved_bundle
+from tests.engine.conftest import bundle_fixtures, eeg
 
 CWL_EEG, AUX = CWL_EEG_CHANNELS, CWL_AUX_CHANNELS
 #: The source's channel order: every channel, shuffled (seeded).
@@ -32,14 +32,10 @@ PICKS = [SHUFFLED.index(ch) for ch in CWL_EEG]
 
 # a tiny BEIRA on the 30 CWL EEG channels: ``cwl_bundle_path`` (the file) and ``cwl_bundle``
 cwl_bundle_path, cwl_bundle = bundle_fixtures("cwl_bundle", ch_names=CWL_EEG, lookahead=0.1)
-
-
-@pytest.fixture(scope="module")
-def module_cwl_bundle(tmp_path_factory):
-    """``cwl_bundle`` for a module-scoped fixture."""
-    return loaded_bundle(
-        saved_bundle(tmp_path_factory.mktemp("cwl_bundle") / "cwl.beira", ch_names=CWL_EEG, lookahead=0.1)
-    )
+# the same, once per module (for the scenarios that several tests check)
+module_cwl_bundle_path, module_cwl_bundle = bundle_fixtures(
+    "module_cwl_bundle", scope="module", ch_names=CWL_EEG, lookahead=0.1
+)
 
 
 def fault_live_config() -> LiveConfig:
