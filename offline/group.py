@@ -39,6 +39,7 @@ from . import report
 from .dataset import GroupData, PreparedData
 from .metrics import pearson_r, predict_block
 from .pipeline import fresh_model, jsonable
+from .ridge import fit_readout_with
 from .split import Block
 from .spoc import fit_front_end
 from .train import TrainResult, train_model
@@ -64,7 +65,8 @@ def train_group(
     """A fresh BEIRA (seeded with ``training.seed``) trained on every subject of ``group``.
 
     ``training.refit`` is not applied to a group (its subjects' validation blocks choose the
-    checkpoint, and the leave-one-subject-out scores need them held out).
+    checkpoint, and the leave-one-subject-out scores need them held out); the ridge read-out
+    (``training.readout_fit``) is, on the subjects' training blocks pooled.
     """
     if cfg.training.refit:
         logger.info(
@@ -73,6 +75,8 @@ def train_group(
     model = fresh_model(cfg, group.parts, device)
     result = train_model(model, group, cfg, device=device, progress=progress)
     model.eval()
+    if cfg.readout_ridge:
+        fit_readout_with(model, [(p.eeg, p.target, p.split.train) for p in group.parts], cfg.training)
     return model, result
 
 
@@ -94,6 +98,8 @@ def finetune(
     tuned = copy.deepcopy(model)
     fit_front_end(tuned, [calib], cfg.model)
     train_model(tuned, calib, cfg, device=device, progress=False)
+    if cfg.readout_ridge:
+        fit_readout_with(tuned, [(calib.eeg, calib.target, calib.split.train)], cfg.training)
     return tuned
 
 

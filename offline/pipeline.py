@@ -35,6 +35,7 @@ from . import distributed, report
 from .baseline import fit_baseline
 from .dataset import PreparedData, prepare_recording
 from .metrics import choose_lookahead, lookahead_r, pearson_r, predict_block, readout_region
+from .ridge import fit_readout_with
 from .split import Block
 from .spoc import fit_front_end
 from .train import TrainResult, train_model
@@ -247,8 +248,17 @@ def run_training(
     )  # fmt: skip
     timings["train_s"] = result.seconds
     val_live: dict[str, Any] = {}
+    ridge: dict[str, Any] | None = None
     if ctx.is_main:  # every validation choice is made on the first run's model
         model.eval()
+        if cfg.readout_ridge:  # the read-out fitted on the training block; the validation r re-measured
+            ridge = fit_readout_with(model, [(data.eeg, data.target, data.split.train)], tcfg).to_dict(
+                data.rois, data.split.train.name
+            )
+            timings["readout_fit_s"] = ridge["seconds"]
+            pred_val, true_val = predict_block(model, data, cfg, data.split.val, device)
+            result.best_val_r_per_roi = pearson_r(pred_val, true_val).tolist()
+            result.best_val_r = float(np.nanmean(result.best_val_r_per_roi))
         t = time.perf_counter()
         val_live = lookahead_r(
             model, data.eeg, data.target, data.split.val, tcfg.lookaheads, cfg.live.hop, cfg.model.n_times,
@@ -262,6 +272,11 @@ def run_training(
     if not ctx.is_main:
         return {}
     model.eval()
+    if cfg.readout_ridge and refit is not None:  # the refit model's read-out on training + validation
+        split = data.split
+        block = Block("train+val", split.train.start, split.val.stop)
+        ridge = fit_readout_with(model, [(data.eeg, data.target, block)], tcfg).to_dict(data.rois, block.name)
+        timings["readout_fit_s"] += ridge["seconds"]
 
     t = time.perf_counter()
     lookahead = choose_lookahead(val_live["r_mean"], tcfg.lookahead_tolerance)
@@ -305,6 +320,8 @@ def run_training(
             "windows_per_s": result.n_steps * tcfg.batch_size / max(result.seconds, 1e-9),
             "processes": ctx.world_size,
             "refit": refit,
+            "fit": cfg.fit,
+            "readout_ridge": ridge,
         },
         "split": data.split.to_dict(),
         "data": {
@@ -335,6 +352,7 @@ def run_training(
         **{k: metrics[k] for k in ("test", "val", "baseline", "lookahead")},
         "data_hash": metrics["data"]["data_hash"],
         "refit": refit is not None,  # the validation block is training data of this model
+        "fit": cfg.fit,
     }
     bundle = _make_bundle(cfg, data, model, lookahead, jsonable(summary))
     metrics["bundle_hash"] = save_bundle(bundle, out / "model.beira")
@@ -365,7 +383,8 @@ def _refit(
     ctx: distributed.DistContext, progress: bool, resume: bool,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:  # fmt: skip
     """``training.refit``: train a fresh model on the training and validation blocks together, each
-    ROI head kept at the epoch the first run chose for it on the validation block.
+    ROI head kept at the epoch the first run chose for it on the validation block (``training.fit``
+    closed_form: the front end fitted on them; the caller then fits the read-out on them).
 
     The same seed, front-end fit and schedule as the first run; the normalisation statistics stay
     those of the training block (the bundle's). Nothing is validated (the validation block is now
@@ -378,7 +397,12 @@ def _refit(
     )  # val stays named for the record; train_model does not read it with head_epochs
     refit_data = dataclasses.replace(data, split=joined)
     model = fresh_model(cfg, [refit_data], device)
-    logger.info("refit on %s for the per-ROI epochs %s", joined.train.name, epochs)
+    if cfg.gradient_steps:
+        logger.info("refit on %s for the per-ROI epochs %s", joined.train.name, epochs)
+    else:
+        logger.info(
+            "refit on %s: the front end fitted again, then the read-out (no gradient step)", joined.train.name
+        )
     result = train_model(
         model, refit_data, cfg, device=device, history_path=out / "history_refit.jsonl", progress=progress,
         checkpoint_path=out / "checkpoint_refit.pt", resume=resume, head_epochs=epochs,

@@ -19,6 +19,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from . import distributed
 from .dataset import GroupData, GroupSampler, PreparedData, WindowSampler
 from .distributed import DistContext
 from .metrics import pearson_r, predict_block
+from .split import Block
 
 __all__ = [
     "KILL_AFTER_CHECKPOINT_ENV",
@@ -68,7 +70,8 @@ class TrainResult:
         Validation r of each ROI head in the kept checkpoint.
     stop_reason : str
         ``'max_epochs'``, ``'patience'`` or ``'max_minutes'``; a refit (``head_epochs``) that
-        ended at the last chosen epoch: ``'last_chosen_epoch'``.
+        ended at the last chosen epoch: ``'last_chosen_epoch'``; ``training.fit`` closed_form:
+        ``'no_gradient_steps'``.
     n_steps : int
         Optimisation steps taken.
     seconds : float
@@ -378,6 +381,34 @@ def _restore(
     return result, loop
 
 
+@torch.no_grad()
+def set_batch_norm_stats(model: torch.nn.Module, parts: Sequence[tuple[np.ndarray, Block]]) -> None:
+    """Set every batch norm's running statistics to those of one pass over the given blocks.
+
+    What a model that takes no gradient step (``training.fit: closed_form``) uses in eval mode
+    instead of the initial 0 and 1. Several blocks (a group's subjects) are joined end to end.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    parts : sequence of (eeg, block)
+        Normalised model-rate EEG (n_chans, n_eeg) and the block of it to use.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: the one batch sets the statistics
+    was_training = model.training
+    model.train()
+    x = np.concatenate([eeg[:, block.slice] for eeg, block in parts], axis=1)
+    device = next(model.parameters()).device
+    model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)[None])
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 def train_model(
     model: torch.nn.Module,
     data: PreparedData | GroupData,
@@ -431,6 +462,20 @@ def train_model(
     """
     tcfg = cfg.training
     ctx = distributed.context()
+    if not cfg.gradient_steps:  # training.fit closed_form: the front end as fitted, the read-out fitted after
+        t0 = time.perf_counter()
+        parts = data.parts if isinstance(data, GroupData) else (data,)
+        set_batch_norm_stats(model, [(p.eeg, p.split.train) for p in parts])
+        if history_path is not None and ctx.is_main:
+            Path(history_path).write_text("", encoding="utf-8")
+        logger.info(
+            "training.fit %s: no gradient steps (batch-norm statistics of the training block)", cfg.fit
+        )
+        n_rois = parts[0].n_rois
+        return TrainResult(
+            best_epochs=[0] * n_rois, best_val_r_per_roi=[float("nan")] * n_rois,
+            stop_reason="no_gradient_steps", seconds=time.perf_counter() - t0,
+        )  # fmt: skip
     if tcfg.batch_size % ctx.world_size:
         raise ValueError(
             f"training.batch_size ({tcfg.batch_size}) is the global batch; it must be a multiple of the "

@@ -19,6 +19,7 @@ here (README, "Without a GPU").
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -37,9 +38,10 @@ from offline.dataset import PreparedData, prepare_recording  # noqa: E402
 from offline.loader import load_cwl_subject  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
 from offline.pipeline import fresh_model  # noqa: E402
+from offline.ridge import fit_readout  # noqa: E402
 from offline.split import Block, Split  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
-from offline.train import train_model  # noqa: E402
+from offline.train import set_batch_norm_stats, train_model  # noqa: E402
 
 
 def _train(cfg, data: PreparedData, head_epochs: list[int] | None = None):
@@ -48,6 +50,13 @@ def _train(cfg, data: PreparedData, head_epochs: list[int] | None = None):
         model, data, cfg, device=torch.device("cpu"), progress=False, head_epochs=head_epochs
     )
     return model.eval(), result
+
+
+def _untrained(cfg, data: PreparedData):
+    """The model as ``fresh_model`` leaves it, its batch norms' statistics from the training block."""
+    model = fresh_model(cfg, [data], torch.device("cpu"))
+    set_batch_norm_stats(model, [(data.eeg, data.split.train)])
+    return model.eval()
 
 
 def _score(model, data: PreparedData, cfg, block: Block) -> np.ndarray:
@@ -68,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--no-last", action="store_true", help="skip C (every head at its last epoch)")
     parser.add_argument(
+        "--ridge",
+        action="store_true",
+        help="also the closed-form read-out (offline/ridge.py) on the whole training block: RA = A's model, "
+        "RB = B's model, R0 = the front end as fitted before any training step",
+    )
+    parser.add_argument(
         "--two-folds",
         action="store_true",
         help="also D: the per-head epochs chosen on two inner validation blocks (the last 60 s of the "
@@ -78,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     updates = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
     cfg = override(
         load_config(args.config),
-        {**updates, "training.seed": args.train_seed, "training.num_threads": args.threads},
+        {
+            "training.fit": "gradient",
+            **updates,
+            "training.seed": args.train_seed,
+            "training.num_threads": args.threads,
+        },
     )
     torch.set_num_threads(args.threads)
     print(f"training seed {args.train_seed} {updates or ''}; r on the validation block (mean over the ROIs)")
@@ -121,13 +141,23 @@ def main(argv: list[str] | None = None) -> int:
             model_d, _ = _train(cfg, whole, epochs_d)
             r_d = _score(model_d, data, cfg, sp.val)
             print(f"  D epochs {epochs_d}: {r_d.mean():.3f} (D - B {r_d.mean() - r_b.mean():+.3f})")
+        extra = {}
+        if args.ridge:
+            ridge_part = [(data.eeg, data.target, sp.train)]
+            for name, m in (("RA", model_a), ("RB", model_b), ("R0", _untrained(cfg, whole))):
+                m = copy.deepcopy(m)
+                fit = fit_readout(m, ridge_part)
+                extra[name] = _score(m, data, cfg, sp.val)
+                print(
+                    f"  {name}: {extra[name].mean():.3f} (cross-validated on the training block {np.nanmean(fit.cv_r):.3f})"
+                )
         gains.append(float(r_b.mean() - r_a.mean()))
         print(
             f"subject seed {seed}: A (chosen, no refit) {r_a.mean():.3f}  B (refit) {r_b.mean():.3f}  "
             f"C (last epoch) {r_c.mean():.3f}  B - A {gains[-1]:+.3f}  epochs {first.best_epochs}  "
             f"({time.perf_counter() - t0:.0f} s)"
         )
-        for name, r in (("A", r_a), ("B", r_b), ("C", r_c), ("D", r_d)):
+        for name, r in (("A", r_a), ("B", r_b), ("C", r_c), ("D", r_d), *extra.items()):
             print(f"  {name} per ROI: " + " ".join(f"{v:6.3f}" for v in r))
     print(
         f"B - A: mean {np.mean(gains):+.3f}, better on {sum(g > 0 for g in gains)} of {len(gains)} subjects"

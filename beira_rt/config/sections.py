@@ -264,6 +264,28 @@ class TrainingConfig:
         "look-ahead and the reported validation r stay those of the first run; the test block is only "
         "reported). Doubles the training time. Single recordings (beira-train); a group model is not refitted",
     )
+    fit: str = spec(
+        "auto",
+        doc="how the model is fitted. closed_form (model.backbone readout): no gradient step, the front end "
+        "as model.filter_init fits it (spoc), batch-norm statistics of the training block, each ROI's read-out "
+        "filters and bias by ridge regression (offline/ridge.py; the penalty from readout_alphas by 5-fold "
+        "blocked cross-validation over the fitting blocks, the largest within one standard error of the best); "
+        "gradient_ridge (readout): gradient steps, then the read-out refitted so; gradient: gradient steps "
+        "only; auto: closed_form for the read-out back end, gradient for the U-Net",
+        choices=("auto", "closed_form", "gradient_ridge", "gradient"),
+    )
+    readout_basis: int | None = spec(
+        6,
+        doc="fit closed_form / gradient_ridge: each branch's read-out filter as a sum of this many smooth bumps over its "
+        "lags (null: one free weight per tap)",
+        ge=2,
+    )
+    readout_alphas: tuple[float, ...] = spec(
+        (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0),
+        doc="ridge penalties tried by fit closed_form / gradient_ridge, per row on z-scored features",
+        gt=0,
+        min_len=1,
+    )
     head_layout: str = spec(
         "fused",
         doc="how the ROI heads are trained: fused (grouped convolutions) or separate (the same weights "
@@ -378,3 +400,27 @@ class BeiraConfig:
     live: LiveConfig = field(default_factory=LiveConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    @property
+    def fit(self) -> str:
+        """``training.fit`` with 'auto' resolved: 'closed_form' for the read-out back end, else 'gradient'."""
+        if self.training.fit != "auto":
+            return self.training.fit
+        return "closed_form" if self.model.backbone == "readout" else "gradient"
+
+    @property
+    def readout_ridge(self) -> bool:
+        """True when the read-out filters are fitted by ridge regression (``fit`` closed_form or gradient_ridge)."""
+        return self.fit in ("closed_form", "gradient_ridge")
+
+    @property
+    def gradient_steps(self) -> bool:
+        """True when the model trains by gradient steps (``fit`` gradient or gradient_ridge)."""
+        return self.fit in ("gradient", "gradient_ridge")
+
+    def __post_init__(self) -> None:
+        if self.training.fit in ("closed_form", "gradient_ridge") and self.model.backbone != "readout":
+            raise ConfigError(
+                f"training.fit {self.training.fit!r} needs model.backbone: readout (a U-Net's decoder is not "
+                "linear in its weights); use auto or gradient."
+            )

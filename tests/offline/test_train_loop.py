@@ -311,6 +311,7 @@ def test_front_end_lr_scale_zero_freezes_the_front_end_and_trains_the_read_out(c
         cfg,
         {"model.variant": "causal", "model.backbone": "readout", "model.n_filters": 2, "model.n_times": 256,
          "model.readout_seconds": 1.0, "model.readout_step": 0.1, "training.front_end_lr_scale": 0.0,
+             "training.fit": "gradient",
          "training.max_epochs": 2, "training.steps_per_epoch": 3, "training.batch_size": 2},
     )  # fmt: skip
     torch.manual_seed(0)

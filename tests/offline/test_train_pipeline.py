@@ -99,6 +99,52 @@ def test_refit_trains_on_train_and_validation_blocks_at_the_chosen_epochs(run, c
         combine_heads([load_bundle(out0 / "model.beira"), bundle], recording)
 
 
+@pytest.mark.parametrize("refit", [False, True])
+def test_closed_form_fit_takes_no_gradient_step_and_fits_the_read_out_on_its_blocks(
+    recording, tmp_path, refit
+):
+    """The built-in default (training.fit closed_form, the read-out back end): no gradient step, the
+    read-out fitted by ridge on the training block (then on training + validation with the refit);
+    the validation r is the first fit's on the block it never saw; the bundle reproduces the test r."""
+    from offline.metrics import predict_block
+
+    cfg = override(load_config(None), {"training.test_seconds": 20.0, "training.val_seconds": 20.0,
+                                       "training.refit": refit, "training.num_threads": 1})  # fmt: skip
+    metrics = run_training(cfg, recording, tmp_path, progress=False, interpret=False)
+    training = metrics["training"]
+    assert (training["fit"], training["n_steps"], training["stop_reason"]) == (
+        "closed_form",
+        0,
+        "no_gradient_steps",
+    )
+    ridge = training["readout_ridge"]
+    split = metrics["split"]
+    span = split["val"]["stop_s"] if refit else split["train"]["stop_s"]
+    assert ridge["blocks"] == ("train+val" if refit else "train")
+    first_volume = split["train"]["start_s"]
+    assert abs(ridge["n_rows"] - (span - first_volume) / 0.1) <= 2 + 20  # every 0.1 s with a target
+    assert list(ridge["alphas"]) == list(cfg.data.rois) and all(
+        a in cfg.training.readout_alphas for a in ridge["alphas"].values()
+    )
+    assert (tmp_path / "history.jsonl").read_text() == ""
+    bundle = load_bundle(tmp_path / "model.beira")
+    assert bundle.metrics["fit"] == "closed_form" and bundle.metrics["refit"] == refit
+    data = prepare_with_bundle(bundle, recording)
+    from beira_rt.models import build_model
+
+    model = build_model(bundle.config.model, data.n_chans, data.n_rois, data.sfreq)
+    model.load_state_dict(bundle.state_dict)
+    pred, true = predict_block(model, data, bundle.config, data.split.test)
+    np.testing.assert_allclose(pearson_r(pred, true), list(metrics["test"]["r_per_roi"].values()), atol=1e-5)
+    if not refit:  # the reported validation r is the bundle's own on a block it did not fit on
+        pred, true = predict_block(model, data, bundle.config, data.split.val)
+        np.testing.assert_allclose(
+            pearson_r(pred, true), list(metrics["val"]["r_per_roi"].values()), atol=1e-5
+        )
+    assert metrics["test"]["r_mean"] > 0.2  # a 90-s subject: 50 s to fit on
+    assert metrics["test"]["r_by_lookahead"]["0"] == pytest.approx(metrics["test"]["r_mean"], abs=0.02)
+
+
 @pytest.mark.slow
 def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_path):
     out, metrics = run
