@@ -268,7 +268,7 @@ def lobe_centre(spectra: np.ndarray, freqs: np.ndarray, level: float = 0.5) -> n
     Returns
     -------
     array of shape spectra.shape[:-1]
-        ``sum f S(f) / sum S(f)`` over the lobe, Hz.
+        ``sum f S(f) / sum S(f)`` over the lobe, Hz; NaN for an all-zero spectrum.
     """
     flat = np.asarray(spectra, dtype=np.float64).reshape(-1, spectra.shape[-1])
     out = np.empty(flat.shape[0])
@@ -277,7 +277,8 @@ def lobe_centre(spectra: np.ndarray, freqs: np.ndarray, level: float = 0.5) -> n
         above = s >= level * s[top]
         lo = top - int(np.argmin(above[top::-1])) + 1 if not above[: top + 1].all() else 0
         hi = top + int(np.argmin(above[top:])) if not above[top:].all() else s.size
-        out[n] = float(np.sum(freqs[lo:hi] * s[lo:hi]) / np.sum(s[lo:hi]))
+        total = np.sum(s[lo:hi])  # 0: an unused branch (no signal)
+        out[n] = float(np.sum(freqs[lo:hi] * s[lo:hi]) / total) if total > 0 else float("nan")
     return out.reshape(spectra.shape[:-1])
 
 

@@ -4,8 +4,9 @@ reproduces the test metrics stored in it by ``beira-train``.
 The recording is the synthetic CWL subject ``trio1`` (300 s, seed 0) the README's
 "The demo bundle" commands train on; the generator is deterministic, so the re-evaluated
 metrics must match those recorded at training time. The bundle is the built-in default
-configuration (training seed 0; each ROI head's epoch chosen on the validation block, then
-refitted on the training and validation blocks), and none of its heads is flat.
+configuration (``training.fit`` closed_form: the SPoC front end and the ridge read-out, fitted
+on the training block to choose the look-ahead, then again on the training and validation
+blocks), and none of its heads is flat.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def test_demo_bundle_is_the_default_model(demo):
 
     assert demo.config.model == BeiraConfig().model
     assert demo.config.preprocessing == BeiraConfig().preprocessing
-    assert demo.config.training.refit and demo.metrics["refit"]
+    assert demo.config.training == BeiraConfig().training
+    assert demo.metrics["refit"] and demo.metrics["fit"] == "closed_form"
 
 
 @pytest.mark.slow

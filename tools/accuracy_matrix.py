@@ -95,15 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     m, t = cfg0.model, cfg0.training
     back = (
         f"read-out {m.readout_seconds} s every {m.readout_step} s"
-        f"{' (quadratic)' if m.readout_quadratic else ''}, filters {m.filter_start}, "
-        f"front end at {front_end_lr_scale(cfg0):g} x lr"
+        f"{' (quadratic)' if m.readout_quadratic else ''}, filters {m.filter_start}"
+        + (f", front end at {front_end_lr_scale(cfg0):g} x lr" if cfg0.gradient_steps else "")
         if m.backbone == "readout"
         else f"channels {list(m.channels)}, strides {list(m.strides)}"
     )
+    steps = (
+        f"batch {t.batch_size}, lr {t.lr}, budget {t.max_minutes} min, max steps {t.max_epochs * t.steps_per_epoch}"
+        if cfg0.gradient_steps
+        else "no gradient step"
+    )
+    ridge = f", read-out by ridge ({t.readout_basis} bumps per branch)" if cfg0.readout_ridge else ""
     print(
         f"model: {m.backbone} ({m.variant}), n_times {m.n_times}, n_filters {m.n_filters}, {back}; "
-        f"training: batch {t.batch_size}, lr {t.lr}, budget {t.max_minutes} min, "
-        f"max steps {t.max_epochs * t.steps_per_epoch}{', refit on train+val' if t.refit else ''}"
+        f"training: fit {cfg0.fit}: {steps}{ridge}{', refit on train+val' if t.refit else ''}"
     )
     runs = [(ds, args.train_seeds[0]) for ds in args.data_seeds]
     runs += [(args.data_seeds[0], ts) for ts in args.train_seeds[1:]]
@@ -138,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 "train_s": metrics["timings"]["train_s"] + metrics["timings"].get("refit_s", 0.0),
                 "wall_s": time.perf_counter() - t0,
                 "stop": metrics["training"]["stop_reason"],
+                "ridge_cv_r": (metrics["training"].get("readout_ridge") or {}).get("cv_r_mean"),
             }
         rows.append(row)
         _print_row(row, variants, list(rec.roi_names))
@@ -165,6 +171,11 @@ def _print_row(row: dict, variants: list[str], rois: list[str]) -> None:
             f"linear baseline {res['baseline']:.3f}, val r {res['val_r_mean']:.3f}, "
             f"{res['steps']} steps{refit}, train {res['train_s'] / 60:.1f} min (wall {res['wall_s'] / 60:.1f} min, "
             f"stop: {res['stop']})"
+            + (
+                f", ridge read-out cross-validated r {res['ridge_cv_r']:.3f}"
+                if res.get("ridge_cv_r") is not None
+                else ""
+            )
         )
         print(f"    r by look-ahead: {las}")
 
