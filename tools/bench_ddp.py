@@ -94,6 +94,7 @@ def _worker(args: argparse.Namespace) -> None:
 
 def _config(args: argparse.Namespace) -> BeiraConfig:
     return override(load_config(args.config), {
+        "training.fit": "gradient",  # what is measured: gradient steps (the default fits in closed form)
         "training.max_epochs": 1, "training.steps_per_epoch": args.steps, "training.max_minutes": None,
         "training.num_threads": 1, "training.device": "cpu",
     })  # fmt: skip
