@@ -66,7 +66,7 @@ def train_group(
 
     ``training.refit`` is not applied to a group (its subjects' validation blocks choose the
     checkpoint, and the leave-one-subject-out scores need them held out); the ridge read-out
-    (``training.readout_fit``) is, on the subjects' training blocks pooled.
+    (``training.fit`` closed_form or gradient_ridge) is, on the subjects' training blocks pooled.
     """
     if cfg.training.refit:
         logger.info(

@@ -54,10 +54,10 @@ class RidgeReadout:
     Attributes
     ----------
     alphas : array of shape (n_rois,)
-        Chosen penalty per ROI.
+        Chosen penalty per ROI (NaN for a head without a used branch: it predicts the mean).
     cv_r : array of shape (n_rois,)
         Mean r over the held-out folds at that penalty (an estimate of the read-out's r on new
-        data, with the front end as trained).
+        data, with the front end as trained); NaN for a head without a used branch.
     n_rows : int
         Fitting rows (one every ``row_step`` s of the blocks, with a finite target).
     folds : int
@@ -116,14 +116,10 @@ def slow_terms(model: BEIRAReadout, eeg: np.ndarray, *, chunk: int = 1 << 16) ->
     return torch.cat(out, dim=1).numpy()
 
 
-def _lagged(terms: np.ndarray, rows: np.ndarray, step: int, taps: int) -> np.ndarray:
-    """(len(rows), n_terms * taps): column ``j * n_terms + i`` is term ``i`` at ``row - j * step``
-    (zero before the first sample)."""
-    cols = []
-    for j in range(taps):
-        idx = rows - j * step
-        cols.append(np.where(idx[None, :] >= 0, terms[:, np.maximum(idx, 0)], 0.0))
-    return np.concatenate(cols, axis=0).T
+def _lagged(terms: np.ndarray, rows: np.ndarray, step: int, taps: int, first: int = 0) -> np.ndarray:
+    """(len(rows), n_terms * taps): column ``j * n_terms + i`` is term ``i`` at ``row - j * step``,
+    held at its value at ``first`` before it."""
+    return np.concatenate([terms[:, np.maximum(rows - j * step, first)] for j in range(taps)], axis=0).T
 
 
 def lag_basis(taps: int, n_basis: int | None) -> np.ndarray:
@@ -173,6 +169,11 @@ def _folds(
     return fold, fit_masks
 
 
+def _varying(std: np.ndarray) -> np.ndarray:
+    """Which columns vary (a constant column's standard deviation is rounding, ~1e-17)."""
+    return std > 1e-12 * max(1.0, float(std.max(initial=0.0)))
+
+
 def _ridge_path(
     x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,7 +188,7 @@ def _ridge_path(
         The features' standard deviations (0 for constant ones).
     """
     mean, std = x.mean(axis=0), x.std(axis=0)
-    live = std > 1e-12 * max(1.0, float(std.max(initial=0.0)))
+    live = _varying(std)
     xs = (x[:, live] - mean[live]) / std[live]
     y_mean = y.mean()
     u, s, vt = np.linalg.svd(xs, full_matrices=False)
@@ -227,7 +228,9 @@ def fit_readout(
         Seconds on either side of a held-out fold left out of its fit (at most half a fold's
         length, so that short blocks keep rows to fit on).
     row_step : float
-        Seconds between fitting rows (the target carries nothing fast).
+        Seconds between fitting rows (the target carries nothing fast). Rows start where the
+        slow terms hold no zero padding; a row's read-out history before that is held at the
+        value there (live, the engine starts with a whole window and never sees the padding).
     n_basis : int or None
         Each branch's read-out filter as a sum of this many smooth bumps over its lags
         (:func:`lag_basis`) instead of one free weight per tap.
@@ -253,8 +256,12 @@ def fit_readout(
     sfreq = model.sfreq
     sub = max(1, round(row_step * sfreq))
     terms, rows, part_of = [], [], []
+    # the first sample whose slow terms hold no zero padding (front end + moving average); a row's
+    # history before it is held at its value there (the live engine never sees the zeros before a
+    # recording: it starts with a whole window)
+    first = model.receptive_field - step * taps + step - 1
     for p, (eeg, target, block) in enumerate(parts):
-        r = np.arange(block.start, block.stop, sub)
+        r = np.arange(max(block.start, first), block.stop, sub)
         r = r[np.all(np.isfinite(target[:, r]), axis=0)]
         terms.append(slow_terms(model, eeg[:, : block.stop]))  # causal: nothing after the block is read
         rows.append(r)
@@ -276,10 +283,21 @@ def fit_readout(
     bias = model.readout.bias
     for k in range(n_rois):
         x = np.concatenate(
-            [_lagged(t[k * nf : (k + 1) * nf], r, step, taps) for t, r in zip(terms, rows, strict=True)]
+            [
+                _lagged(t[k * nf : (k + 1) * nf], r, step, taps, first)
+                for t, r in zip(terms, rows, strict=True)
+            ]
         )
         x = np.einsum("njb,jc->ncb", x.reshape(len(x), taps, nf), basis).reshape(len(x), -1)
         y = np.concatenate([tgt[k, r] for (_, tgt, _), r in zip(parts, rows, strict=True)]).astype(np.float64)
+        if not _varying(
+            x.std(axis=0)
+        ).any():  # no used branch (SPoC left them all out): the mean, nothing to score
+            chosen[k] = np.nan
+            with torch.no_grad():
+                weight[k] = 0.0
+                bias[k] = float(y.mean())
+            continue
         scores = np.zeros((folds, len(alphas)))
         for f, keep in enumerate(fit_masks):
             held = fold == f

@@ -4,6 +4,8 @@ leaking held-out rows, reads nothing after the fitting block, and pools recordin
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -33,6 +35,11 @@ def _eeg(seed: int, n: int = N) -> np.ndarray:
     t = np.arange(n) / SFREQ
     gain = 1.0 + 0.8 * np.sin(2 * np.pi * rng.uniform(0.01, 0.05, (5, 1)) * t + rng.uniform(0, 6, (5, 1)))
     return (gain * rng.standard_normal((5, n))).astype(np.float32)
+
+
+def _first(model: BEIRAReadout) -> int:
+    """The first sample whose slow terms hold no zero padding: the first fitting row."""
+    return model.receptive_field - model.readout_step * (model.readout_taps - 1) - 1
 
 
 def _output(model: BEIRAReadout, eeg: np.ndarray) -> np.ndarray:
@@ -67,7 +74,9 @@ def test_a_representable_read_out_is_recovered_into_the_models_weights(quadratic
         held = slice(train.stop, N)
         r = pearson_r(_output(model, eeg)[:, held], clean[:, held])
         assert np.all(r > 0.95), (n_basis, r)
-    assert np.all(fit.cv_r > 0.8) and fit.n_rows == len(range(0, train.stop, 10)) and fit.folds == 5
+    assert (
+        np.all(fit.cv_r > 0.8) and fit.n_rows == len(range(_first(model), train.stop, 10)) and fit.folds == 5
+    )
     assert set(fit.alphas) <= set(np.array([1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]))
     assert model.training is False
 
@@ -117,3 +126,67 @@ def test_only_the_read_out_back_end_and_only_with_it_in_the_config():
     assert (default.fit, default.readout_ridge, default.gradient_steps) == ("closed_form", True, False)
     both = from_dict({"training": {"fit": "gradient_ridge"}})
     assert both.readout_ridge and both.gradient_steps
+
+
+def test_a_head_without_a_used_branch_predicts_a_constant():
+    """SPoC may leave every branch of a head unused (zero unmixing): its features are constant, the
+    fit gives zero filters and the target's mean as the bias; the other head is fitted as usual."""
+    eeg = _eeg(8)
+    model = _model(False)
+    for branch in range(3):
+        model.set_unmixing(1, branch, None)
+    set_batch_norm_stats(model, [(eeg, Block("train", 0, N))])
+    target = np.random.default_rng(9).standard_normal((2, N)).astype(np.float32) + 3.0
+    fit = fit_readout(model, [(eeg, target, Block("train", 0, N))])
+    assert torch.all(model.readout.weight[1] == 0) and torch.any(model.readout.weight[0] != 0)
+    out = _output(model, eeg)
+    rows = target[1, _first(model) :: 10]
+    assert np.ptp(out[1, model.receptive_field :]) < 1e-5 and abs(out[1, -1] - rows.mean()) < 1e-4
+    assert np.isnan(fit.cv_r[1]) and np.isnan(fit.alphas[1]) and np.isfinite(fit.cv_r[0])
+
+
+def test_folds_are_contiguous_and_their_fits_keep_clear_of_the_held_out_span():
+    """Rows of two recordings pooled: each fold is one stretch of rows; its fit leaves out its own
+    rows and the same recording's rows within the margin of its span, and keeps every other row
+    (the other recording's rows at the same sample indices included)."""
+    from offline.ridge import _folds
+
+    sample = np.concatenate([np.arange(0, 1000, 10), np.arange(0, 500, 10)])
+    part_of = np.repeat([0, 1], [100, 50])
+    fold, masks = _folds(sample, part_of, 3, margin=25)
+    assert np.array_equal(fold, np.repeat([0, 1, 2], 50))
+    for f, keep in enumerate(masks):
+        held = fold == f
+        assert not keep[held].any()
+        for p in (0, 1):
+            mine = part_of == p
+            span = sample[held & mine]
+            near = mine & (sample >= span.min() - 25) & (sample <= span.max() + 25) if span.size else 0 * mine
+            assert np.array_equal(~keep & ~held & mine, np.asarray(near, bool) & ~held)
+    # fold 0 holds samples 0..490 of recording 0: its fit drops 500 and 510 (within 25) but not 520
+    assert not masks[0][np.flatnonzero((part_of == 0) & (sample == 510))].any()
+    assert masks[0][np.flatnonzero((part_of == 0) & (sample == 520))].all()
+    assert masks[0][part_of == 1].all()  # recording 1 is not in fold 0
+
+
+def test_lag_basis_bumps_sum_to_one_and_start_at_lag_zero():
+    basis = lag_basis(56, 6)
+    assert basis.shape == (56, 6)
+    np.testing.assert_allclose(basis.sum(axis=1), 1.0, atol=1e-12)
+    assert basis[0, 0] == 1.0 and basis[-1, -1] == 1.0 and np.all(basis >= 0)
+    assert np.array_equal(lag_basis(10, None), np.eye(10)) and np.array_equal(lag_basis(10, 12), np.eye(10))
+    with pytest.raises(ValueError, match="n_basis"):
+        lag_basis(10, 1)
+
+
+def test_short_blocks_shrink_the_guard_so_every_fold_keeps_rows_to_fit_on():
+    """A 30-s calibration block (5 folds of 6 s) cannot keep a 20-s guard: the guard shrinks to half
+    a fold and the fit succeeds (a fine-tuning on one minute of a new subject's data)."""
+    eeg = _eeg(10, 3000)
+    model = _model(False)
+    set_batch_norm_stats(model, [(eeg, Block("train", 0, 3000))])
+    target = np.random.default_rng(11).standard_normal((2, 3000)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty fold fit warns (mean of an empty slice)
+        fit = fit_readout(model, [(eeg, target, Block("train", 0, 3000))], guard=20.0)
+    assert np.all(np.isfinite(fit.cv_r)) and torch.isfinite(model.readout.weight).all()
