@@ -8,7 +8,7 @@ Train (the default command)::
                 [--cache-dir DIR | --no-cache] [--resume]
     torchrun --nproc-per-node N -m offline.cli ...   (data-parallel training, offline.distributed)
                 [--atlas LABELS.nii --atlas-labels LABELS.tsv] [--variant reference|causal]
-                [--device auto|cpu|cuda] [--max-minutes M] [--seed N] [--no-refit] [-v/-q]
+                [--device auto|cpu|cuda] [--fit closed_form|gradient|...] [--max-minutes M] [--seed N] [--no-refit] [-v/-q]
 
 Re-evaluate a bundle on a recording::
 
@@ -96,10 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
                  "CWL_Data); missing or broken subjects are reported and skipped"),
         opt("--variant", choices=("reference", "causal"), help="model variant (overrides model.variant)"),
         device("torch device (overrides training.device)"),
+        opt("--fit", choices=("auto", "closed_form", "gradient_ridge", "gradient"),
+            help="how the model is fitted (training.fit): closed_form = no gradient step, SPoC front end and ridge "
+                 "read-out (auto for the read-out back end); gradient = gradient steps (auto for the U-Net); "
+                 "gradient_ridge = gradient steps, then the ridge read-out"),
         opt("--max-minutes", type=float, metavar="M", help="training time budget (training.max_minutes)"),
         opt("--seed", type=int, metavar="N", help="random seed (training.seed)"),
-        switch("--no-refit", "keep the model of the run that chose each head's epoch on the validation block, "
-                             "without the refit on training + validation blocks (training.refit: false; half the time)"),
+        switch("--no-refit", "keep the model fitted on the training block (the one whose validation r is reported), "
+                             "without the refit on training + validation blocks (training.refit: false)"),
         num_threads("torch CPU threads (training.num_threads)"),
         switch("--no-interpret",
                "skip the interpretation of the trained model (OUT/interpretation/, model.patterns.json)"),
@@ -292,7 +296,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, {
         "model.variant": args.variant, "training.device": args.device, "training.max_minutes": args.max_minutes,
         "training.seed": args.seed, "training.num_threads": args.num_threads,
-        "training.refit": False if args.no_refit else None,
+        "training.refit": False if args.no_refit else None, "training.fit": args.fit,
     })  # fmt: skip
     from offline.distributed import process_group
 

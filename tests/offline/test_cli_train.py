@@ -121,6 +121,21 @@ def test_bad_config_value_names_the_key(subject, tmp_path, capsys):
     assert "training.lookahead_tolerance" in capsys.readouterr().err
 
 
+def test_fit_flag_sets_training_fit_and_refuses_a_closed_form_u_net(subject, tmp_path, capsys):
+    """--fit closed_form with the U-Net of fast_test.yaml is a configuration error naming the key;
+    --fit gradient_ridge is accepted by the parser and the config (the run itself is tested elsewhere)."""
+    base = ["--data", str(subject.data_dir), "--subject", "trio1", "--out", str(tmp_path)]
+    code = main([*base, "--config", str(REPO / "configs" / "fast_test.yaml"), "--fit", "closed_form"])
+    assert code == 2
+    assert "training.fit 'closed_form' needs model.backbone: readout" in capsys.readouterr().err
+    from offline.cli import build_parser
+
+    args = build_parser().parse_args([*base, "--fit", "gradient_ridge"])
+    assert args.fit == "gradient_ridge"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--fit", "ridge"])
+
+
 def test_evaluate_refuses_a_file_that_is_not_a_bundle(subject, tmp_path, capsys):
     fake = tmp_path / "model.beira"
     fake.write_bytes(b"PK\x03\x04 this is a zip, not a bundle")
