@@ -39,7 +39,7 @@ __all__ = ["SpocBranch", "apply_spoc", "fit_front_end", "spoc_branches"]
 
 #: Candidate bands: this many log-spaced centres from 3 Hz to 0.38 x the model rate, each
 #: ``centre / BAND_RATIO .. centre * BAND_RATIO`` wide.
-N_BANDS = 10
+N_BANDS = 16  # model.spoc_bands
 BAND_RATIO = 1.3
 #: :func:`apply_spoc` uses a candidate scoring at least this fraction of its head's best.
 MIN_RATIO = 0.5
@@ -230,5 +230,11 @@ def fit_front_end(model: torch.nn.Module, parts: Sequence, model_cfg) -> None:
     if model_cfg.filter_start != "spoc":
         return
     data = [(p.eeg, p.target, p.split.train) for p in parts]
-    branches = spoc_branches(data, parts[0].sfreq, model_cfg.bold_delay, filter_size=model_cfg.filter_size)
+    branches = spoc_branches(
+        data,
+        parts[0].sfreq,
+        model_cfg.bold_delay,
+        filter_size=model_cfg.filter_size,
+        n_bands=model_cfg.spoc_bands,
+    )
     apply_spoc(model, branches)

@@ -126,6 +126,13 @@ class ModelConfig:
         "block before training (source power co-modulation, offline/spoc.py)",
         choices=("auto", "random", "filterbank", "spoc"),
     )
+    spoc_bands: int = spec(
+        16,
+        doc="filter_init spoc: candidate bands, log-spaced from 3 Hz to 0.38 x the model rate, each a factor "
+        "1.3 wide each side (10 before the seventh session: a source between two bands was caught by a flank)",
+        ge=2,
+        le=64,
+    )
     channels: tuple[int, ...] = spec(
         (16, 16, 16, 16), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )

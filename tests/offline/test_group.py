@@ -148,7 +148,11 @@ def test_read_out_fine_tuning_refits_the_front_end_on_the_held_out_subject(parts
     tuned = finetune(other, ft, override(ro, {"training.max_epochs": 1}), CPU)
     want = build_model(ro.model, s0.n_chans, s0.n_rois, s0.sfreq)
     fitted = spoc_branches(
-        [(ft.eeg, ft.target, ft.split.train)], ft.sfreq, ro.model.bold_delay, filter_size=ro.model.filter_size
+        [(ft.eeg, ft.target, ft.split.train)],
+        ft.sfreq,
+        ro.model.bold_delay,
+        filter_size=ro.model.filter_size,
+        n_bands=ro.model.spoc_bands,
     )
     apply_spoc(want, fitted)
     for key in ("interpretable.unmix.weight", "interpretable.band_pass.weight"):
