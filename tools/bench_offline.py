@@ -24,6 +24,11 @@ The minimum over repeats is the robust figure on a shared machine; the median is
    (``offline.metrics.predict_causal_pass``) against the tiled windows: speed, NRMSE, and with
    --bundle and --data the test-block r of both.
 
+   With ``training.fit: closed_form`` (the read-out default) there is no gradient step to time:
+   the fit itself is timed instead (SPoC front end, batch-norm statistics, ridge read-out) on a
+   synthetic CWL subject (written to a temporary folder; or --data/--subject), with the
+   validation r it reaches; the closed form reaches its final r when it ends.
+
 3. With --histories: from the history.jsonl of real training runs, the time (and steps) each run
    took to reach 90 % (--fraction) of its best validation r.
 """
@@ -235,6 +240,62 @@ def bench_training(args: argparse.Namespace, cfg: BeiraConfig) -> None:
             )
 
 
+def bench_closed_form(args: argparse.Namespace, cfg: BeiraConfig) -> None:
+    """Print the time of each stage of a closed-form fit (``training.fit: closed_form``) on the
+    training block of a CWL subject, and the validation r it reaches."""
+    import tempfile
+
+    from offline.dataset import prepare_recording
+    from offline.loader import load_cwl_subject
+    from offline.metrics import predict_block
+    from offline.pipeline import fresh_model
+    from offline.ridge import fit_readout_with
+    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
+    from offline.train import set_batch_norm_stats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.data:
+            data_dir, subject, atlas, labels = Path(args.data), args.subject, args.atlas, args.atlas_labels
+        else:
+            data_dir, subject = Path(tmp), "trio1"
+            make_synthetic_subject(data_dir, subject, duration=args.seconds, seed=0)
+            atlas, labels = data_dir / "atlas" / ATLAS_FILE, data_dir / "atlas" / ATLAS_LABELS_FILE
+        rec = load_cwl_subject(data_dir, subject, cfg.data, atlas, labels, cfg.preprocessing.sfreq)
+    data = prepare_recording(rec, cfg)
+    train, val = data.split.train, data.split.val
+    stages: dict[str, list[float]] = {
+        "front end (SPoC)": [],
+        "batch-norm statistics": [],
+        "ridge read-out": [],
+    }
+    r_val = []
+    for _ in range(args.train_repeats):
+        t0 = time.perf_counter()
+        model = fresh_model(cfg, [data], torch.device("cpu"))
+        t1 = time.perf_counter()
+        set_batch_norm_stats(model, [(data.eeg, train)])
+        t2 = time.perf_counter()
+        fit_readout_with(model, [(data.eeg, data.target, train)], cfg.training)
+        t3 = time.perf_counter()
+        for name, t in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            stages[name].append(t)
+        pred, truth = predict_block(model, data, cfg, val)
+        r_val.append(float(np.nanmean(pearson_r(pred, truth))))
+    total = [sum(v) for v in zip(*stages.values(), strict=True)]
+    train_s = len(train) / data.sfreq
+    print(
+        f"\nclosed-form fit (training.fit {cfg.fit}) on the {train_s:.0f}-s training block of "
+        f"{'synthetic subject seed 0' if not args.data else args.subject}, {args.train_repeats} repeat(s):"
+    )
+    for name, t in stages.items():
+        print(f"  {name:24s} min {min(t):6.2f} s median {statistics.median(t):6.2f} s")
+    print(
+        f"  {'whole fit':24s} min {min(total):6.2f} s median {statistics.median(total):6.2f} s -> "
+        f"{train_s / min(total):.0f} s of EEG per second; validation r {r_val[0]:.3f} "
+        f"(all of it when the fit ends: 100 % after {min(total):.1f} s)"
+    )
+
+
 def time_to_fraction(path: Path, fraction: float = 0.9) -> dict[str, float]:
     """From a training run's ``history.jsonl``: when the validation r first reached ``fraction`` of its best.
 
@@ -305,7 +366,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_predict:
         bench_prediction(args, cfg)
     if not args.skip_train:
-        bench_training(args, cfg)
+        if cfg.gradient_steps:
+            bench_training(args, cfg)
+        else:
+            bench_closed_form(args, cfg)
     if args.histories:
         bench_histories(args.histories, args.fraction)
 

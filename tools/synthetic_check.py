@@ -118,8 +118,7 @@ def oracle_design(
     out = {}
     for roi in truth["rois"]:
         lin, nl = drive_terms(str(roi), amp, terms)
-        terms = np.stack([lin, nl])
-        out[str(roi)] = signal.fftconvolve(terms, h[None], axes=1)[:, : z.shape[1]]
+        out[str(roi)] = signal.fftconvolve(np.stack([lin, nl]), h[None], axes=1)[:, : z.shape[1]]
     return out
 
 

@@ -1,0 +1,72 @@
+"""The measuring scripts under tools/ that the README and the closing notes quote: they run on a
+synthetic CWL subject written by the real writers and print figures that mean what they say."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table(text: str, column: str) -> dict[str, float]:
+    """ROI -> value of one column of tools/synthetic_check.py's table."""
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("ROI"))
+    names = lines[head].replace("linear FIR", "linear_FIR").split()[1:]  # ceiling ceil(all) linear ...
+    out = {}
+    for line in lines[head + 1 :]:
+        if line.startswith("mean"):
+            break
+        roi, values = line[:17].strip(), [float(v) for v in line[17:].split()]
+        out[roi] = values[names.index(column)]
+    return out
+
+
+def test_synthetic_check_oracle_knows_the_generator(demo_subject_dir, capsys):
+    """The oracle (true lead field, bands and formulas from the ground truth, per-seed drive terms)
+    runs and beats the linear baseline on the test block; neither exceeds the ceiling by much."""
+    _tool("synthetic_check").main(["--data", str(demo_subject_dir), "--subject", "trio1"])
+    text = capsys.readouterr().out
+    oracle, linear, ceiling = (_table(text, c) for c in ("oracle", "linear", "ceiling"))
+    assert len(oracle) == 8 and all(v == v for v in oracle.values())  # every ROI, no NaN
+    mean = {k: sum(v.values()) / 8 for k, v in (("oracle", oracle), ("linear", linear), ("ceiling", ceiling))}
+    assert mean["oracle"] > mean["linear"] + 0.1
+    assert mean["oracle"] < mean["ceiling"] + 0.05
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_bench_offline_times_the_closed_form_fit(demo_subject_dir, capsys):
+    """With the default (training.fit closed_form) the training benchmark times the fit's stages
+    instead of gradient steps, and reports the validation r the fit reaches."""
+    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE
+
+    atlas = demo_subject_dir / "atlas"
+    _tool("bench_offline").main(
+        [
+            "--skip-predict", "--train-repeats", "1", "--threads", "1", "--data", str(demo_subject_dir),
+            "--atlas", str(atlas / ATLAS_FILE), "--atlas-labels", str(atlas / ATLAS_LABELS_FILE),
+        ]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    assert "closed-form fit (training.fit closed_form)" in text
+    assert "windows/s" not in text  # no gradient step was timed
+    stages = dict(
+        re.findall(r"^  (front end \(SPoC\)|ridge read-out|whole fit)\s+min\s+([\d.]+) s", text, re.M)
+    )
+    assert set(stages) == {"front end (SPoC)", "ridge read-out", "whole fit"}
+    assert 0 < float(stages["front end (SPoC)"]) <= float(stages["whole fit"])
+    r = float(re.search(r"validation r ([-\d.]+)", text).group(1))
+    assert r > 0.3  # the demo subject's fit reaches ~0.49 on its validation block
