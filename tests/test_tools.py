@@ -70,3 +70,26 @@ def test_bench_offline_times_the_closed_form_fit(demo_subject_dir, capsys):
     assert 0 < float(stages["front end (SPoC)"]) <= float(stages["whole fit"])
     r = float(re.search(r"validation r ([-\d.]+)", text).group(1))
     assert r > 0.3  # the demo subject's fit reaches ~0.49 on its validation block
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_validation_check_compares_configurations_on_validation_blocks(tmp_path, capsys):
+    """tools/validation_check.py writes a missing subject, fits the base and a candidate on its
+    training block and prints their validation r and the paired difference; a candidate equal to
+    the base differs by exactly 0, one with a single branch per ROI by something."""
+    tool = _tool("validation_check")
+    assert tool.parse_overrides("a.b=1 c.d=[1, 2]  e=x") == {"a.b": 1, "c.d": [1, 2], "e": "x"}
+    tool.main(
+        [
+            "--data-root", str(tmp_path), "--data-seeds", "0", "--duration", "240", "--threads", "1",
+            "--candidate", "model.spoc_bands=16", "--candidate", "model.n_filters=1",
+        ]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    assert (tmp_path / "seed0" / "ground_truth" / "trio1.json").is_file()
+    row = re.search(r"subject seed 0: ([-\d.]+)  ([-\d.]+)  ([-\d.]+)", text)
+    base, same, one = (float(v) for v in row.groups())
+    assert base > 0.2 and same == base and one != base
+    assert re.search(r"model.spoc_bands=16: [\d.]+   \+0\.000 \+- nan, higher on 0 of 1", text)
+    with pytest.raises(SystemExit, match="closed-form"):
+        tool.main(["--data-root", str(tmp_path), "--data-seeds", "0", "--set", "training.fit=gradient"])

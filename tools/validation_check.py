@@ -1,0 +1,144 @@
+"""Compare closed-form configurations on the validation blocks of many synthetic subjects.
+
+How the closed-form default's settings are chosen (README, "Without a GPU"): for each synthetic
+subject (``--data-seeds``; written under ``--data-root`` as tools/accuracy_matrix.py writes them,
+when missing), every configuration -- the base (``--config`` with ``--set``) and each
+``--candidate`` (its overrides on top of the base) -- is fitted the way ``training.fit:
+closed_form`` fits (the front end as ``model.filter_init`` fits it, batch-norm statistics, the
+ridge read-out) on the **training block only**, and scored by its mean r over the ROIs on the
+**validation block**. The test block is never read. A 60-s block of slow BOLD holds few
+independent samples, so a difference is only worth a change when it holds over many subjects:
+the paired differences against the base are printed with their standard error and on how many
+subjects the candidate was better.
+
+    .venv/bin/python tools/validation_check.py --data-root /tmp/beira_matrix --data-seeds 0 1 2 3 4 5 6 \\
+        --candidate model.readout_seconds=14 --candidate "model.n_filters=3 model.spoc_bands=20"
+
+Only configurations that take no gradient step are compared (``training.fit`` closed_form, or
+auto with the read-out back end); tools/refit_check.py covers gradient training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
+from offline.dataset import prepare_recording  # noqa: E402
+from offline.loader import load_cwl_subject  # noqa: E402
+from offline.metrics import pearson_r, predict_block  # noqa: E402
+from offline.pipeline import fresh_model  # noqa: E402
+from offline.ridge import fit_readout_with  # noqa: E402
+from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.train import set_batch_norm_stats  # noqa: E402
+
+
+def parse_overrides(text: str) -> dict[str, object]:
+    """``"a.b=1 c.d=[1, 2]"`` -> ``{"a.b": 1, "c.d": [1, 2]}`` (values as YAML; items split at
+    spaces outside brackets)."""
+    items, depth, cur = [], 0, ""
+    for ch in text.strip():
+        depth += (ch in "[{") - (ch in "]}")
+        if ch == " " and depth == 0:
+            if cur:
+                items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        items.append(cur)
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"validation_check: {item!r} is not KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def validation_r(cfg: BeiraConfig, recording) -> np.ndarray:
+    """Per-ROI r on the validation block of a closed-form fit on the training block."""
+    if cfg.gradient_steps or not cfg.readout_ridge:
+        raise SystemExit(
+            f"validation_check compares closed-form fits; this configuration's fit is {cfg.fit!r}."
+        )
+    torch.manual_seed(cfg.training.seed)
+    data = prepare_recording(recording, cfg)
+    train = data.split.train
+    model = fresh_model(cfg, [data], torch.device("cpu"))
+    set_batch_norm_stats(model, [(data.eeg, train)])
+    model.eval()
+    fit_readout_with(model, [(data.eeg, data.target, train)], cfg.training)
+    pred, truth = predict_block(model, data, cfg, data.split.val)
+    return pearson_r(pred, truth)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--config", default=None, help="YAML config of the base (default: the built-in default)"
+    )
+    parser.add_argument("--set", default="", metavar='"KEY=VALUE ..."', help="overrides of the base")
+    parser.add_argument(
+        "--candidate", action="append", default=[], metavar='"KEY=VALUE ..."',
+        help="a configuration to compare: overrides on top of the base (repeat for several)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data-root", default="/tmp/beira_matrix", help="subjects seed<N>/ (written when missing)"
+    )
+    parser.add_argument("--data-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
+    parser.add_argument("--duration", type=float, default=300.0, help="seconds of a subject written here")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    base = override(load_config(args.config), parse_overrides(args.set))
+    configs = {"base": base}
+    for text in args.candidate:
+        configs[text] = override(base, parse_overrides(text))
+    names = list(configs)
+    print(f"base: {args.config or 'built-in default'} {args.set}".rstrip() + f"; fit {base.fit}")
+    print("r on the validation block (mean over the ROIs), each fitted on the training block:")
+    scores = {name: [] for name in names}
+    root = Path(args.data_root)
+    for seed in args.data_seeds:
+        data_dir = root / f"seed{seed}"
+        if not (data_dir / "ground_truth" / "trio1.json").is_file():
+            make_synthetic_subject(data_dir, "trio1", duration=args.duration, seed=seed)
+        t0 = time.perf_counter()
+        rec = load_cwl_subject(
+            data_dir, "trio1", base.data, data_dir / "atlas" / ATLAS_FILE, data_dir / "atlas" / ATLAS_LABELS_FILE,
+            base.preprocessing.sfreq,
+        )  # fmt: skip
+        for name in names:
+            scores[name].append(float(np.nanmean(validation_r(configs[name], rec))))
+        cells = "  ".join(f"{scores[n][-1]:.3f}" for n in names)
+        print(f"  subject seed {seed}: {cells}   ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(
+        "\nconfiguration: mean r over the subjects; paired difference against the base (mean +- standard error),"
+    )
+    print("subjects where it is higher")
+    ref = np.array(scores["base"])
+    for name in names:
+        s = np.array(scores[name])
+        line = f"  {name}: {s.mean():.3f}"
+        if name != "base":
+            d = s - ref
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            line += f"   {d.mean():+.3f} +- {se:.3f}, higher on {(d > 0).sum()} of {len(d)}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
