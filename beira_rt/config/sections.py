@@ -94,7 +94,7 @@ class ModelConfig:
         choices=("unet", "readout"),
     )
     readout_seconds: float = spec(
-        18.0, doc="backbone readout: history each output sees through its read-out filter, in seconds", gt=0
+        14.0, doc="backbone readout: history each output sees through its read-out filter, in seconds", gt=0
     )
     readout_step: float = spec(
         0.32,
