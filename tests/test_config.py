@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from beira_rt.config import BeiraConfig, ConfigError, from_dict, load_config, override, to_dict
+from beira_rt.config import (
+    BeiraConfig,
+    ConfigError,
+    from_dict,
+    load_config,
+    override,
+    parse_assignments,
+    to_dict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,6 +103,19 @@ def test_overrides_and_round_trip():
         override(cfg, {"live.hop": -1.0})
     with pytest.raises(ConfigError, match="unknown"):
         override(cfg, {"live.hopp": 1.0})
+
+
+def test_command_line_assignments_are_read_as_yaml_and_checked_by_override():
+    updates = parse_assignments(
+        ["model.n_filters=3", "training.readout_alphas=[1.0, 10.0]", "live.lookahead=null"]
+    )
+    assert updates == {"model.n_filters": 3, "training.readout_alphas": [1.0, 10.0], "live.lookahead": None}
+    cfg = override(BeiraConfig(), updates)
+    assert cfg.model.n_filters == 3 and tuple(cfg.training.readout_alphas) == (1.0, 10.0)
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_assignments(["model.n_filters"])
+    with pytest.raises(ConfigError, match="not valid YAML"):  # read safely: no tag builds an object
+        parse_assignments(["model.n_filters=!!python/object/apply:os.getcwd []"])
 
 
 def test_a_retired_key_in_a_config_file_names_its_replacement():

@@ -29,28 +29,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
-from beira_rt.config import load_config, override  # noqa: E402
-from offline.loader import load_cwl_subject  # noqa: E402
+from beira_rt.config import load_config, override, parse_assignments  # noqa: E402
 from offline.pipeline import read_ceiling, run_training  # noqa: E402
-from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.synthetic import load_synthetic_subject  # noqa: E402
 from offline.train import front_end_lr_scale  # noqa: E402
-
-
-def _parse_set(items: list[str]) -> dict[str, object]:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
-def _subject(root: Path, seed: int, duration: float) -> Path:
-    data = root / f"seed{seed}"
-    if not (data / "ground_truth" / "trio1.json").is_file():
-        make_synthetic_subject(data, "trio1", duration=duration, seed=seed)
-    return data
 
 
 def _fmt(values) -> str:
@@ -84,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cfg0 = load_config(args.config)
-    updates = _parse_set(args.set)
+    updates = parse_assignments(args.set)
     if args.threads is not None:
         updates["training.num_threads"] = args.threads
     cfg0 = override(cfg0, updates)
@@ -114,12 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     runs += [(args.data_seeds[0], ts) for ts in args.train_seeds[1:]]
     rows = []
     for data_seed, train_seed in runs:
-        data = _subject(root, data_seed, args.duration)
+        data = root / f"seed{data_seed}"
         cfg = override(cfg0, {"training.seed": train_seed})
-        rec = load_cwl_subject(
-            data, "trio1", cfg.data, data / "atlas" / ATLAS_FILE, data / "atlas" / ATLAS_LABELS_FILE,
-            cfg.preprocessing.sfreq,
-        )  # fmt: skip
+        rec = load_synthetic_subject(
+            data, cfg.data, cfg.preprocessing.sfreq, duration=args.duration, seed=data_seed
+        )
         ceiling = read_ceiling(data, "trio1", tuple(rec.roi_names))
         row: dict = {"data_seed": data_seed, "train_seed": train_seed, "ceiling": ceiling}
         extra_seed = train_seed != args.train_seeds[0]

@@ -250,17 +250,18 @@ def bench_closed_form(args: argparse.Namespace, cfg: BeiraConfig) -> None:
     from offline.metrics import predict_block
     from offline.pipeline import fresh_model
     from offline.ridge import fit_readout_with
-    from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject
+    from offline.synthetic import load_synthetic_subject
     from offline.train import set_batch_norm_stats
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.data:
-            data_dir, subject, atlas, labels = Path(args.data), args.subject, args.atlas, args.atlas_labels
-        else:
-            data_dir, subject = Path(tmp), "trio1"
-            make_synthetic_subject(data_dir, subject, duration=args.seconds, seed=0)
-            atlas, labels = data_dir / "atlas" / ATLAS_FILE, data_dir / "atlas" / ATLAS_LABELS_FILE
-        rec = load_cwl_subject(data_dir, subject, cfg.data, atlas, labels, cfg.preprocessing.sfreq)
+    if args.data:
+        rec = load_cwl_subject(
+            args.data, args.subject, cfg.data, args.atlas, args.atlas_labels, cfg.preprocessing.sfreq
+        )
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = load_synthetic_subject(
+                tmp, cfg.data, cfg.preprocessing.sfreq, duration=args.seconds, seed=0
+            )
     data = prepare_recording(rec, cfg)
     train, val = data.split.train, data.split.val
     stages: dict[str, list[float]] = {

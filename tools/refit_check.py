@@ -31,16 +31,14 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from beira_rt.config import load_config, override  # noqa: E402
+from beira_rt.config import load_config, override, parse_assignments  # noqa: E402
 from offline.dataset import PreparedData, prepare_recording  # noqa: E402
-from offline.loader import load_cwl_subject  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
 from offline.pipeline import fresh_model  # noqa: E402
 from offline.ridge import fit_readout  # noqa: E402
 from offline.split import Block, Split  # noqa: E402
-from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.synthetic import load_synthetic_subject  # noqa: E402
 from offline.train import set_batch_norm_stats, train_model  # noqa: E402
 
 
@@ -90,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "epoch, then the refit",
     )
     args = parser.parse_args(argv)
-    updates = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
+    updates = parse_assignments(args.set)
     cfg = override(
         load_config(args.config),
         {
@@ -104,13 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training seed {args.train_seed} {updates or ''}; r on the validation block (mean over the ROIs)")
     gains = []
     for seed in args.data_seeds:
-        root = Path(args.data_root) / f"seed{seed}"
-        if not (root / "ground_truth" / "trio1.json").is_file():
-            make_synthetic_subject(root, "trio1", duration=args.duration, seed=seed)
-        rec = load_cwl_subject(
-            root, "trio1", cfg.data, root / "atlas" / ATLAS_FILE, root / "atlas" / ATLAS_LABELS_FILE,
+        rec = load_synthetic_subject(
+            Path(args.data_root) / f"seed{seed}",
+            cfg.data,
             cfg.preprocessing.sfreq,
-        )  # fmt: skip
+            duration=args.duration,
+            seed=seed,
+        )
         data = prepare_recording(rec, cfg)
         sp = data.split
         n_val = len(sp.val)

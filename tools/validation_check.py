@@ -31,15 +31,13 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from beira_rt.config import BeiraConfig, load_config, override  # noqa: E402
+from beira_rt.config import BeiraConfig, load_config, override, parse_assignments  # noqa: E402
 from offline.dataset import prepare_recording  # noqa: E402
-from offline.loader import load_cwl_subject  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
 from offline.pipeline import fresh_model  # noqa: E402
 from offline.ridge import fit_readout_with  # noqa: E402
-from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, make_synthetic_subject  # noqa: E402
+from offline.synthetic import load_synthetic_subject  # noqa: E402
 from offline.train import set_batch_norm_stats  # noqa: E402
 
 
@@ -57,13 +55,7 @@ def parse_overrides(text: str) -> dict[str, object]:
             cur += ch
     if cur:
         items.append(cur)
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"validation_check: {item!r} is not KEY=VALUE")
-        out[key] = yaml.safe_load(value)
-    return out
+    return parse_assignments(items)
 
 
 def validation_r(cfg: BeiraConfig, recording) -> np.ndarray:
@@ -72,12 +64,10 @@ def validation_r(cfg: BeiraConfig, recording) -> np.ndarray:
         raise SystemExit(
             f"validation_check compares closed-form fits; this configuration's fit is {cfg.fit!r}."
         )
-    torch.manual_seed(cfg.training.seed)
     data = prepare_recording(recording, cfg)
     train = data.split.train
-    model = fresh_model(cfg, [data], torch.device("cpu"))
+    model = fresh_model(cfg, [data], torch.device("cpu"))  # seeded with training.seed
     set_batch_norm_stats(model, [(data.eeg, train)])
-    model.eval()
     fit_readout_with(model, [(data.eeg, data.target, train)], cfg.training)
     pred, truth = predict_block(model, data, cfg, data.split.val)
     return pearson_r(pred, truth)
@@ -112,14 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     scores = {name: [] for name in names}
     root = Path(args.data_root)
     for seed in args.data_seeds:
-        data_dir = root / f"seed{seed}"
-        if not (data_dir / "ground_truth" / "trio1.json").is_file():
-            make_synthetic_subject(data_dir, "trio1", duration=args.duration, seed=seed)
         t0 = time.perf_counter()
-        rec = load_cwl_subject(
-            data_dir, "trio1", base.data, data_dir / "atlas" / ATLAS_FILE, data_dir / "atlas" / ATLAS_LABELS_FILE,
-            base.preprocessing.sfreq,
-        )  # fmt: skip
+        rec = load_synthetic_subject(
+            root / f"seed{seed}", base.data, base.preprocessing.sfreq, duration=args.duration, seed=seed
+        )
         for name in names:
             scores[name].append(float(np.nanmean(validation_r(configs[name], rec))))
         cells = "  ".join(f"{scores[n][-1]:.3f}" for n in names)

@@ -8,6 +8,7 @@ key path (:mod:`.validate`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from .sections import BeiraConfig
 from .validate import *  # noqa: F403 (ConfigError, build, spec, to_dict)
 from .validate import ConfigError, build, to_dict
 
-__all__ = [*sections.__all__, *validate.__all__, "RETIRED_KEYS", "from_dict", "load_config", "override"]
+__all__ = [
+    *sections.__all__, *validate.__all__, "RETIRED_KEYS", "from_dict", "load_config", "override", "parse_assignments",
+]  # fmt: skip
 
 
 #: Keys earlier versions had, and what replaced them. A config file with one is an error that
@@ -89,6 +92,22 @@ def load_config(path: str | Path | None = None) -> BeiraConfig:
         return from_dict(data)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
+    """``["model.n_filters=3", "training.readout_alphas=[1.0, 10.0]"]`` -> the dict :func:`override`
+    takes, each value read as YAML (safely). An item without ``=``, or a value that is not valid
+    safe YAML, is a :class:`ConfigError`."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not KEY=VALUE.")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML: {err}") from None
+    return out
 
 
 def override(cfg: BeiraConfig, updates: dict[str, Any]) -> BeiraConfig:

@@ -6,6 +6,8 @@ Public API
   (EEGLAB .set, normalised EPI, SPM motion parameters), the shared atlas and the
   ground truth; returns a :class:`SyntheticSubject` with the paths and ceilings.
 - :func:`make_synthetic_dataset` — several subjects into one folder.
+- :func:`load_synthetic_subject` — one subject loaded as a CWL recording with its atlas,
+  written first when missing (the trainer checks under ``tools/``).
 - :class:`SyntheticSpec` — the parameters of the generative model.
 - :func:`load_truth` — read back each source's scalp pattern and frequency and the ROIs it
   drives (:class:`SyntheticTruth`), to check what a model learned.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from offline.loader import load_cwl_subject
 from offline.synthetic.sources import SourceTruth, SyntheticTruth, load_truth
 from offline.synthetic.spec import SyntheticSpec
 from offline.synthetic.writer import (
@@ -42,6 +45,33 @@ def make_synthetic_dataset(
     return [make_synthetic_subject(out_dir, s, duration=duration, seed=seed, spec=spec) for s in subjects]
 
 
+def load_synthetic_subject(
+    data_dir: str | Path,
+    data_cfg,
+    sfreq: float,
+    *,
+    subject: str = "trio1",
+    duration: float = 300.0,
+    seed: int = 0,
+):
+    """``subject`` of ``data_dir`` loaded as a CWL recording (:func:`offline.loader.load_cwl_subject`)
+    with the folder's synthetic atlas; written there first (``duration`` s, generator ``seed``)
+    when its ground truth is missing.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+    data_cfg : beira_rt.config.DataConfig
+    sfreq : float
+        Rate of the returned ROI series (``preprocessing.sfreq``).
+    """
+    data_dir = Path(data_dir)
+    if not (data_dir / "ground_truth" / f"{subject}.json").is_file():
+        make_synthetic_subject(data_dir, subject, duration=duration, seed=seed)
+    atlas = data_dir / "atlas"
+    return load_cwl_subject(data_dir, subject, data_cfg, atlas / ATLAS_FILE, atlas / ATLAS_LABELS_FILE, sfreq)
+
+
 __all__ = [
     "ATLAS_FILE",
     "ATLAS_LABELS_FILE",
@@ -50,6 +80,7 @@ __all__ = [
     "SyntheticSpec",
     "SyntheticSubject",
     "SyntheticTruth",
+    "load_synthetic_subject",
     "load_truth",
     "make_synthetic_dataset",
     "make_synthetic_subject",
