@@ -112,6 +112,11 @@ def test_command_line_assignments_are_read_as_yaml_and_checked_by_override():
     assert updates == {"model.n_filters": 3, "training.readout_alphas": [1.0, 10.0], "live.lookahead": None}
     cfg = override(BeiraConfig(), updates)
     assert cfg.model.n_filters == 3 and tuple(cfg.training.readout_alphas) == (1.0, 10.0)
+    # KEY=null: skipped by default (an unset CLI flag), set with skip_none=False
+    unset = parse_assignments(["training.max_minutes=null"])
+    assert override(BeiraConfig(), unset).training.max_minutes == BeiraConfig().training.max_minutes
+    assert BeiraConfig().training.max_minutes is not None
+    assert override(BeiraConfig(), unset, skip_none=False).training.max_minutes is None
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_assignments(["model.n_filters"])
     with pytest.raises(ConfigError, match="not valid YAML"):  # read safely: no tag builds an object

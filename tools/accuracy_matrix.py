@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     updates = parse_assignments(args.set)
     if args.threads is not None:
         updates["training.num_threads"] = args.threads
-    cfg0 = override(cfg0, updates)
+    cfg0 = override(cfg0, updates, skip_none=False)  # KEY=null sets null
     if args.variants is None:
         args.variants = ["causal"] if cfg0.model.backbone == "readout" else ["reference", "causal"]
     root, out = Path(args.data_root), Path(args.out)

@@ -89,15 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     updates = parse_assignments(args.set)
-    cfg = override(
-        load_config(args.config),
-        {
-            "training.fit": "gradient",
-            **updates,
-            "training.seed": args.train_seed,
-            "training.num_threads": args.threads,
-        },
-    )
+    cfg = override(load_config(args.config), {"training.fit": "gradient"})
+    cfg = override(cfg, updates, skip_none=False)  # KEY=null sets null
+    cfg = override(cfg, {"training.seed": args.train_seed, "training.num_threads": args.threads})
     torch.set_num_threads(args.threads)
     print(f"training seed {args.train_seed} {updates or ''}; r on the validation block (mean over the ROIs)")
     gains = []

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", default=None, help="YAML config of the base (default: the built-in default)"
     )
-    parser.add_argument("--set", default="", metavar='"KEY=VALUE ..."', help="overrides of the base")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the base")
     parser.add_argument(
         "--candidate", action="append", default=[], metavar='"KEY=VALUE ..."',
         help="a configuration to compare: overrides on top of the base (repeat for several)",
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    base = override(load_config(args.config), parse_overrides(args.set))
+    base = override(load_config(args.config), parse_assignments(args.set), skip_none=False)
     configs = {"base": base}
     for text in args.candidate:
-        configs[text] = override(base, parse_overrides(text))
+        configs[text] = override(base, parse_overrides(text), skip_none=False)
     names = list(configs)
-    print(f"base: {args.config or 'built-in default'} {args.set}".rstrip() + f"; fit {base.fit}")
+    print(f"base: {args.config or 'built-in default'} {' '.join(args.set)}".rstrip() + f"; fit {base.fit}")
     print("r on the validation block (mean over the ROIs), each fitted on the training block:")
     scores = {name: [] for name in names}
     root = Path(args.data_root)

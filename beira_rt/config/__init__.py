@@ -96,8 +96,9 @@ def load_config(path: str | Path | None = None) -> BeiraConfig:
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     """``["model.n_filters=3", "training.readout_alphas=[1.0, 10.0]"]`` -> the dict :func:`override`
-    takes, each value read as YAML (safely). An item without ``=``, or a value that is not valid
-    safe YAML, is a :class:`ConfigError`."""
+    takes, each value read as YAML (safely; ``KEY=null`` is ``None``: pass ``skip_none=False`` to
+    :func:`override` to set it). An item without ``=``, or a value that is not valid safe YAML,
+    is a :class:`ConfigError`."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -110,15 +111,16 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def override(cfg: BeiraConfig, updates: dict[str, Any]) -> BeiraConfig:
+def override(cfg: BeiraConfig, updates: dict[str, Any], *, skip_none: bool = True) -> BeiraConfig:
     """Return a copy of ``cfg`` with dotted-key overrides applied and validated.
 
-    ``updates`` maps ``"section.key"`` to a value; ``None`` values are ignored
-    (an unset CLI flag), so CLIs can pass their parsed flags straight through.
+    ``updates`` maps ``"section.key"`` to a value. With ``skip_none`` (the default) ``None``
+    values are ignored (an unset CLI flag), so CLIs can pass their parsed flags straight
+    through; ``skip_none=False`` sets them (``KEY=null`` from :func:`parse_assignments`).
     """
     data = to_dict(cfg)
     for dotted, value in updates.items():
-        if value is None:
+        if value is None and skip_none:
             continue
         section, _, key = dotted.partition(".")
         if section not in data or not key:
