@@ -89,6 +89,7 @@ def spoc_branches(
     n_bands: int = N_BANDS,
     folds: int = 3,
     filter_size: int = 51,
+    fmin: float = 3.0,
 ) -> list[list[SpocBranch]]:
     """Candidate branches per ROI, strongest first.
 
@@ -112,6 +113,9 @@ def spoc_branches(
     filter_size : int
         Taps of the band-pass FIR of each band (:func:`band_taps`; ``model.filter_size``): the
         covariances are of the EEG filtered by it, the filter the branch then applies.
+    fmin : float
+        Centre of the lowest candidate band in Hz (``model.spoc_fmin``); the centres are
+        ``n_bands`` log-spaced from it to 0.38 x ``sfreq``.
 
     Returns
     -------
@@ -119,10 +123,15 @@ def spoc_branches(
         Two per band (largest positive and negative co-modulation), strongest first (by
         :attr:`SpocBranch.strength`).
     """
+    if not 0 < fmin < 0.38 * sfreq:
+        raise ValueError(
+            f"spoc_branches: the lowest band ({fmin} Hz, model.spoc_fmin) must lie between 0 and the "
+            f"highest (0.38 x {sfreq} Hz)."
+        )
     seg = max(1, round(segment * sfreq))
     hrf = canonical_hrf(sfreq / seg)[0]
     d = delay_samples(bold_delay, sfreq / seg)
-    freqs = np.geomspace(3.0, 0.38 * sfreq, n_bands)
+    freqs = np.geomspace(fmin, 0.38 * sfreq, n_bands)
     n_rois = parts[0][1].shape[0]
     out: list[list[SpocBranch]] = [[] for _ in range(n_rois)]
     for freq in freqs:
@@ -236,5 +245,6 @@ def fit_front_end(model: torch.nn.Module, parts: Sequence, model_cfg) -> None:
         model_cfg.bold_delay,
         filter_size=model_cfg.filter_size,
         n_bands=model_cfg.spoc_bands,
+        fmin=model_cfg.spoc_fmin,
     )
     apply_spoc(model, branches)

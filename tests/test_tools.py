@@ -4,10 +4,12 @@ synthetic CWL subject written by the real writers and print figures that mean wh
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,3 +95,22 @@ def test_validation_check_compares_configurations_on_validation_blocks(tmp_path,
     assert re.search(r"model.spoc_bands=16: [\d.]+   \+0\.000 \+- nan, higher on 0 of 1", text)
     with pytest.raises(SystemExit, match="closed-form"):
         tool.main(["--data-root", str(tmp_path), "--data-seeds", "0", "--set", "training.fit=gradient"])
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_validation_check_on_the_independent_generator(tmp_path, capsys):
+    """--generator foreign writes the missing subject with tools/make_foreign_cwl.py (not this
+    project's generator) and compares the configurations on it."""
+    tool = _tool("validation_check")
+    tool.main(
+        [
+            "--generator", "foreign", "--data-root", str(tmp_path), "--data-seeds", "3", "--duration", "150",
+            "--threads", "1", "--set", "training.max_minutes=null", "--candidate", "model.spoc_fmin=2.0",
+        ]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    truth = json.loads((tmp_path / "seed3" / "ground_truth" / "trio1.json").read_text())
+    assert truth["generator"] == "foreign" and truth["seed"] == 3 and truth["duration_s"] == 150.0
+    assert "subjects: foreign generator" in text
+    base, fmin2 = (float(v) for v in re.search(r"subject seed 3: ([-\d.]+)  ([-\d.]+)", text).groups())
+    assert np.isfinite(base) and np.isfinite(fmin2) and fmin2 != base

@@ -13,7 +13,9 @@ block is only reported. The last lines check the goals of issue 14.
         --set training.max_minutes=3 --out /tmp/m                             # one quick run
 
 Subjects are written to ``--data-root/seed{N}`` (300 s, subject trio1) when missing. The
-generator draws each subject's hidden structure (sources, drives, noise) from its seed.
+generator draws each subject's hidden structure (sources, drives, noise) from its seed:
+this project's (``offline/synthetic``), or with ``--generator foreign`` the independent one of
+``tools/make_foreign_cwl.py`` (written without looking at the first: data nobody tuned for).
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "tools"):  # tools/: the foreign generator
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
+from make_foreign_cwl import subject_loader  # noqa: E402
 
 from beira_rt.config import load_config, override, parse_assignments  # noqa: E402
 from offline.pipeline import read_ceiling, run_training  # noqa: E402
-from offline.synthetic import load_synthetic_subject  # noqa: E402
 from offline.train import front_end_lr_scale  # noqa: E402
 
 
@@ -61,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="variants trained for the extra training seeds (default: --variants)",
     )
+    parser.add_argument(
+        "--generator", choices=("beira", "foreign"), default="beira",
+        help="who writes a missing subject: this project's generator (offline/synthetic) or the "
+        "independent one (tools/make_foreign_cwl.py)",
+    )  # fmt: skip
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=None, help="training.num_threads")
     parser.add_argument("--out", required=True, help="folder for the runs (metrics.json per run)")
@@ -74,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants is None:
         args.variants = ["causal"] if cfg0.model.backbone == "readout" else ["reference", "causal"]
     root, out = Path(args.data_root), Path(args.out)
-    print(f"config: {args.config or 'built-in default'} {updates or ''}")
+    print(
+        f"config: {args.config or 'built-in default'} {updates or ''}; subjects: {args.generator} generator"
+    )
     m, t = cfg0.model, cfg0.training
     back = (
         f"read-out {m.readout_seconds} s every {m.readout_step} s"
@@ -96,12 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(ds, args.train_seeds[0]) for ds in args.data_seeds]
     runs += [(args.data_seeds[0], ts) for ts in args.train_seeds[1:]]
     rows = []
+    load_subject = subject_loader(args.generator)
     for data_seed, train_seed in runs:
         data = root / f"seed{data_seed}"
         cfg = override(cfg0, {"training.seed": train_seed})
-        rec = load_synthetic_subject(
-            data, cfg.data, cfg.preprocessing.sfreq, duration=args.duration, seed=data_seed
-        )
+        rec = load_subject(data, cfg.data, cfg.preprocessing.sfreq, duration=args.duration, seed=data_seed)
         ceiling = read_ceiling(data, "trio1", tuple(rec.roi_names))
         row: dict = {"data_seed": data_seed, "train_seed": train_seed, "ceiling": ceiling}
         extra_seed = train_seed != args.train_seeds[0]

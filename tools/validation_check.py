@@ -14,6 +14,9 @@ subjects the candidate was better.
     .venv/bin/python tools/validation_check.py --data-root /tmp/beira_matrix --data-seeds 0 1 2 3 4 5 6 \\
         --candidate model.readout_seconds=14 --candidate "model.n_filters=3 model.spoc_bands=20"
 
+``--generator foreign`` writes missing subjects with the independent generator of
+tools/make_foreign_cwl.py instead of this project's.
+
 Only configurations that take no gradient step are compared (``training.fit`` closed_form, or
 auto with the read-out back end); tools/refit_check.py covers gradient training.
 """
@@ -26,18 +29,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "tools"):  # tools/: the foreign generator
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from make_foreign_cwl import subject_loader  # noqa: E402
 
 from beira_rt.config import BeiraConfig, load_config, override, parse_assignments  # noqa: E402
 from offline.dataset import prepare_recording  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
 from offline.pipeline import fresh_model  # noqa: E402
 from offline.ridge import fit_readout_with  # noqa: E402
-from offline.synthetic import load_synthetic_subject  # noqa: E402
 from offline.train import set_batch_norm_stats  # noqa: E402
 
 
@@ -87,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         "--data-root", default="/tmp/beira_matrix", help="subjects seed<N>/ (written when missing)"
     )
     parser.add_argument("--data-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
+    parser.add_argument(
+        "--generator", choices=("beira", "foreign"), default="beira",
+        help="who writes a missing subject: this project's generator (offline/synthetic) or the "
+        "independent one (tools/make_foreign_cwl.py)",
+    )  # fmt: skip
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of a subject written here")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
@@ -97,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.candidate:
         configs[text] = override(base, parse_overrides(text), skip_none=False)
     names = list(configs)
-    print(f"base: {args.config or 'built-in default'} {' '.join(args.set)}".rstrip() + f"; fit {base.fit}")
+    print(
+        f"base: {args.config or 'built-in default'} {' '.join(args.set)}".rstrip()
+        + f"; fit {base.fit}; subjects: {args.generator} generator"
+    )
     print("r on the validation block (mean over the ROIs), each fitted on the training block:")
     scores = {name: [] for name in names}
     root = Path(args.data_root)
+    load_subject = subject_loader(args.generator)
     for seed in args.data_seeds:
         t0 = time.perf_counter()
-        rec = load_synthetic_subject(
+        rec = load_subject(
             root / f"seed{seed}", base.data, base.preprocessing.sfreq, duration=args.duration, seed=seed
         )
         for name in names:

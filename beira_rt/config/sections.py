@@ -133,6 +133,11 @@ class ModelConfig:
         ge=2,
         le=64,
     )
+    spoc_fmin: float = spec(
+        3.0,
+        doc="filter_init spoc: centre of the lowest candidate band in Hz (the highest: 0.38 x the model rate)",
+        gt=0,
+    )
     channels: tuple[int, ...] = spec(
         (16, 16, 16, 16), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )

@@ -83,3 +83,17 @@ def test_apply_spoc_sets_unmixing_and_band():
     peak = np.fft.rfftfreq(4096, 1 / SFREQ)[np.argmax(np.abs(np.fft.rfft(band[0], 4096)))]
     assert abs(peak - branches[0][0].freq) < 1.0
     assert torch.all(model.interpretable.unmix.bias == 0)
+
+
+def test_spoc_fmin_sets_the_lowest_band_and_finds_a_delta_source():
+    import pytest
+
+    eeg, target, _, n_valid = _recording(seed=0, freq=1.5)  # the driver at 0.5-2.5 Hz
+    block = Block("train", 0, n_valid)
+    cands = spoc_branches([(eeg, target, block)], SFREQ, 2.0, fmin=1.5, n_bands=18)[0]
+    assert min(c.freq for c in cands) == pytest.approx(1.5)
+    assert cands[0].freq < 3.0  # a band below the default lowest centre takes it
+    default = spoc_branches([(eeg, target, block)], SFREQ, 2.0)[0]
+    assert min(c.freq for c in default) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="spoc_fmin"):
+        spoc_branches([(eeg, target, block)], SFREQ, 2.0, fmin=40.0)
