@@ -41,6 +41,8 @@ __all__ = ["SpocBranch", "apply_spoc", "fit_front_end", "spoc_branches"]
 #: ``centre / BAND_RATIO .. centre * BAND_RATIO`` wide.
 N_BANDS = 16  # model.spoc_bands
 BAND_RATIO = 1.3
+#: Shrinkage of the mean band covariance toward a multiple of the identity (``model.spoc_shrink``).
+SHRINK = 0.1
 #: :func:`apply_spoc` uses a candidate scoring at least this fraction of its head's best.
 MIN_RATIO = 0.5
 
@@ -85,7 +87,7 @@ def spoc_branches(
     bold_delay: float,
     *,
     segment: float = 0.5,
-    shrink: float = 0.1,
+    shrink: float = SHRINK,
     n_bands: int = N_BANDS,
     folds: int = 3,
     filter_size: int = 51,
@@ -246,5 +248,6 @@ def fit_front_end(model: torch.nn.Module, parts: Sequence, model_cfg) -> None:
         filter_size=model_cfg.filter_size,
         n_bands=model_cfg.spoc_bands,
         fmin=model_cfg.spoc_fmin,
+        shrink=model_cfg.spoc_shrink,
     )
     apply_spoc(model, branches)

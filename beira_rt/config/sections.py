@@ -138,6 +138,12 @@ class ModelConfig:
         doc="filter_init spoc: centre of the lowest candidate band in Hz (the highest: 0.38 x the model rate)",
         gt=0,
     )
+    spoc_shrink: float = spec(
+        0.1,
+        doc="filter_init spoc: shrinkage of the mean band covariance toward a multiple of the identity (0..1)",
+        ge=0,
+        le=1,
+    )
     channels: tuple[int, ...] = spec(
         (16, 16, 16, 16), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )
