@@ -61,6 +61,27 @@ def _match_volumes(n_volumes: int, n_markers: int, source: str, warnings: list[s
         warnings.append(message)
 
 
+def _check_header_tr(header: Any, marker_tr: float, source: str, warnings: list[str]) -> None:
+    """Warn when the NIfTI header's repetition time disagrees with the volume markers' by more than
+    5 % (the markers' TR is the one used; a disagreement may mean the EEG and fMRI files are not of
+    the same run). A header without a time step (0, or 1 with no time unit, as some writers leave
+    normalised images) is not compared."""
+    zooms = header.get_zooms()
+    if len(zooms) < 4 or not zooms[3] > 0:
+        return
+    unit = header.get_xyzt_units()[1]
+    step = float(zooms[3]) * {"msec": 1e-3, "usec": 1e-6}.get(unit, 1.0)
+    if unit == "unknown" and step == 1.0:
+        return
+    if abs(step - marker_tr) > 0.05 * marker_tr:
+        message = (
+            f"{source}: its header gives a repetition time of {step:.3f} s, the volume markers "
+            f"{marker_tr:.3f} s (the markers' is used); check that the EEG and fMRI files belong to the same run."
+        )
+        logger.warning(message)
+        warnings.append(message)
+
+
 @dataclass(frozen=True)
 class _EEGPart:
     data: np.ndarray  # (n_chans, n_samples), microvolts (beira_rt.units.MODEL_UNIT)
@@ -172,9 +193,11 @@ def load_cwl_subject(
         table, cfg.rois, atlas_sources.get("atlas_labels", atlas_sources["atlas"])
     )
     eeg = _read_eeg_part(paths.eeg, cfg, eeglab=True)
-    n_volumes = nib.load(paths.nifti).shape[-1]
+    header = nib.load(paths.nifti).header
+    n_volumes = header.get_data_shape()[-1]
     _match_volumes(n_volumes, eeg.onsets.size, str(paths.nifti), warnings)
     tr = float(np.median(np.diff(eeg.onsets)))
+    _check_header_tr(header, tr, str(paths.nifti), warnings)
     series, _ = fmri.nifti_roi_series(
         paths.nifti, labels_img, label_values, tr, cfg.smoothing_fwhm, paths.motion if cfg.confounds else None
     )

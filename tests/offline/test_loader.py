@@ -207,6 +207,27 @@ def test_fewer_volumes_than_markers(tmp_path, subject):
         load_cwl_subject(tmp_path, "trio1", atlas=subject.atlas, atlas_labels=subject.atlas_labels)
 
 
+def test_a_header_tr_unlike_the_markers_gives_a_warning(tmp_path, subject, rec):
+    """The markers' TR is used; a NIfTI header that says otherwise (another run's images?) is
+    named in a warning. The written files' header (1.95 s, like the markers) gives none."""
+    assert not any("repetition time" in w for w in rec.warnings)
+    for path in (subject.paths.eeg, subject.paths.motion):
+        dest = tmp_path / path.relative_to(subject.data_dir)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dest)
+    img = nib.load(subject.paths.nifti)
+    header = img.header.copy()
+    header.set_zooms((*header.get_zooms()[:3], 2.5))
+    dest = tmp_path / subject.paths.nifti.relative_to(subject.data_dir)
+    dest.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine, header), dest)
+    other = load_cwl_subject(tmp_path, "trio1", atlas=subject.atlas, atlas_labels=subject.atlas_labels)
+    assert other.tr == pytest.approx(1.95, abs=1e-3)
+    assert any(
+        "header gives a repetition time of 2.500 s, the volume markers 1.950 s" in w for w in other.warnings
+    )
+
+
 def test_generic_tsv_with_fewer_rows_than_markers(tmp_path, rec):
     raw = mne.io.RawArray(rec.eeg, mne.create_info(list(rec.ch_names), rec.sfreq, "eeg"), verbose="error")
     raw.set_annotations(mne.Annotations(rec.volume_onsets, 0.0, "mri"))
