@@ -45,7 +45,9 @@ class DataConfig:
         None, doc="EEG channels the model uses, in order; null = every EEG channel of the file"
     )
     drop_channels: tuple[str, ...] = spec(
-        ("EOG", "ECG", "CW*"), doc="channel names (fnmatch patterns) removed before modelling"
+        ("*EOG*", "ECG*", "EKG*", "EMG*", "CW*"),
+        doc="channel names (case-insensitive fnmatch patterns) removed before modelling: EOG, ECG and EMG "
+        "in their usual spellings (VEOG, HEOG, EKG, ...) and the CWL carbon-wire loops",
     )
     min_eeg_channels: int = spec(8, doc="fewer EEG channels than this (after dropping) is an error", ge=1)
     volume_marker: str = spec("mri", doc="annotation that marks an fMRI volume onset")

@@ -51,7 +51,7 @@ def pick_eeg_channels(raw: mne.io.BaseRaw, cfg: DataConfig) -> list[str]:
     """Names of the EEG channels the model uses, in order.
 
     Channels whose name matches a ``cfg.drop_channels`` pattern (case-insensitive
-    fnmatch: ``EOG``, ``ECG``, ``CW*``) are dropped whatever their type (the CWL
+    fnmatch: ``*EOG*``, ``ECG*``, ``EKG*``, ``EMG*``, ``CW*``) are dropped whatever their type (the CWL
     files type every channel as EEG); so are channels MNE types as anything other
     than EEG. With ``cfg.eeg_channels`` set, exactly those channels are used, in
     that order.

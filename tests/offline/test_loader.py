@@ -20,7 +20,7 @@ from offline.loader import (
     load_generic,
     n_model_samples,
 )
-from offline.loader.eeg import check_tr
+from offline.loader.eeg import check_tr, pick_eeg_channels
 from offline.loader.fmri import read_label_table, select_labels
 from offline.synthetic import SyntheticSpec, make_synthetic_subject
 from offline.synthetic.ceiling import pearson_rows
@@ -185,6 +185,21 @@ def test_too_few_eeg_channels(subject):
         _load(subject, cfg)
     with pytest.raises(DataError, match=r"\['Cz2'\] requested by data.eeg_channels"):
         _load(subject, DataConfig(eeg_channels=("Cz", "Cz2")))
+
+
+def test_auxiliary_channels_in_their_usual_spellings_are_dropped(tmp_path):
+    """EEGLAB files type every channel as EEG: the default patterns drop EOG/ECG/EMG under the names
+    labs give them, and the CWL carbon-wire loops, through an EEGLAB round trip."""
+    names = ["Fp1", "VEOG", "Fz", "HEOG", "heogR", "EKG", "ECG1", "EMG_chin", "Cz", "cw3", "Pz", "TP9",
+             "C3", "C4", "O1", "O2", "P3", "P4"]  # fmt: skip
+    raw = mne.io.RawArray(np.random.default_rng(0).standard_normal((len(names), 500)) * 1e-5,
+                          mne.create_info(names, 250.0, "eeg"), verbose="error")  # fmt: skip
+    path = tmp_path / "aux.set"
+    mne.export.export_raw(path, raw, fmt="eeglab", verbose="error")
+    back = mne.io.read_raw_eeglab(path, verbose="error")
+    assert set(back.get_channel_types()) == {"eeg"}
+    kept = pick_eeg_channels(back, DataConfig())
+    assert kept == ["Fp1", "Fz", "Cz", "Pz", "TP9", "C3", "C4", "O1", "O2", "P3", "P4"]
 
 
 def test_explicit_channels_keep_the_requested_order(subject):
