@@ -81,6 +81,7 @@ Usage
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -102,7 +103,7 @@ if str(REPO) not in sys.path:
 from beira_rt.config import load_config  # noqa: E402
 from offline.loader import cwl_paths, load_cwl_subject  # noqa: E402
 from offline.loader import fmri as loader_fmri  # noqa: E402
-from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE  # noqa: E402
+from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, load_synthetic_subject  # noqa: E402
 
 #: The 30 CWL scalp channels (written to the file in a per-seed shuffled order).
 EEG_CHANNELS = tuple(
@@ -1047,33 +1048,13 @@ def make_foreign_subject(
     return json.loads(text)
 
 
-def load_foreign_subject(
-    data_dir: str | Path,
-    data_cfg,
-    sfreq: float,
-    *,
-    subject: str = "trio1",
-    duration: float = 300.0,
-    seed: int = 0,
-):
-    """``subject`` of ``data_dir`` loaded as a CWL recording with the folder's atlas, written there
-    first by this generator when its ground truth is missing (the counterpart of
-    :func:`offline.synthetic.load_synthetic_subject`; ``--generator foreign`` of the trainer checks)."""
-    data_dir = Path(data_dir)
-    if not (data_dir / "ground_truth" / f"{subject}.json").is_file():
-        make_foreign_subject(data_dir, subject, duration, seed)
-    atlas = data_dir / "atlas"
-    return load_cwl_subject(data_dir, subject, data_cfg, atlas / ATLAS_FILE, atlas / ATLAS_LABELS_FILE, sfreq)
-
-
 def subject_loader(generator: str):
-    """The subject loader of a trainer check's ``--generator``: ``beira`` (this project's generator,
-    :func:`offline.synthetic.load_synthetic_subject`) or ``foreign`` (:func:`load_foreign_subject`)."""
+    """The subject loader of a trainer check's ``--generator``:
+    :func:`offline.synthetic.load_synthetic_subject`, writing a missing subject with this project's
+    generator (``beira``) or with :func:`make_foreign_subject` (``foreign``)."""
     if generator == "foreign":
-        return load_foreign_subject
+        return functools.partial(load_synthetic_subject, writer=make_foreign_subject)
     if generator == "beira":
-        from offline.synthetic import load_synthetic_subject
-
         return load_synthetic_subject
     raise ValueError(f"unknown generator {generator!r}; use 'beira' or 'foreign'.")
 

@@ -19,6 +19,7 @@ the ceiling in :data:`offline.synthetic.writer.CEILING_DEFINITION`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from offline.loader import load_cwl_subject
@@ -53,6 +54,7 @@ def load_synthetic_subject(
     subject: str = "trio1",
     duration: float = 300.0,
     seed: int = 0,
+    writer: Callable[..., object] = make_synthetic_subject,
 ):
     """``subject`` of ``data_dir`` loaded as a CWL recording (:func:`offline.loader.load_cwl_subject`)
     with the folder's synthetic atlas; written there first (``duration`` s, generator ``seed``)
@@ -64,10 +66,13 @@ def load_synthetic_subject(
     data_cfg : beira_rt.config.DataConfig
     sfreq : float
         Rate of the returned ROI series (``preprocessing.sfreq``).
+    writer : callable
+        ``writer(data_dir, subject, duration=..., seed=...)`` writes a missing subject (and the
+        atlas) in the CWL layout: this project's generator, or another (tools/make_foreign_cwl.py).
     """
     data_dir = Path(data_dir)
     if not (data_dir / "ground_truth" / f"{subject}.json").is_file():
-        make_synthetic_subject(data_dir, subject, duration=duration, seed=seed)
+        writer(data_dir, subject, duration=duration, seed=seed)
     atlas = data_dir / "atlas"
     return load_cwl_subject(data_dir, subject, data_cfg, atlas / ATLAS_FILE, atlas / ATLAS_LABELS_FILE, sfreq)
 
