@@ -92,6 +92,7 @@ def spoc_branches(
     folds: int = 3,
     filter_size: int = 51,
     fmin: float = 3.0,
+    components: int | None = None,
 ) -> list[list[SpocBranch]]:
     """Candidate branches per ROI, strongest first.
 
@@ -118,6 +119,10 @@ def spoc_branches(
     fmin : float
         Centre of the lowest candidate band in Hz (``model.spoc_fmin``); the centres are
         ``n_bands`` log-spaced from it to 0.38 x ``sfreq``.
+    components : int or None
+        Fit the filters within the subspace of this many principal components of the fitting
+        blocks' EEG (``model.spoc_components``; None: every channel). Fewer directions to fit from
+        a few minutes of data; the filters stay one weight per channel.
 
     Returns
     -------
@@ -130,6 +135,8 @@ def spoc_branches(
             f"spoc_branches: the lowest band ({fmin} Hz, model.spoc_fmin) must lie between 0 and the "
             f"highest (0.38 x {sfreq} Hz)."
         )
+    if components is not None:
+        parts = _principal_subspace(parts, components)
     seg = max(1, round(segment * sfreq))
     hrf = canonical_hrf(sfreq / seg)[0]
     d = delay_samples(bold_delay, sfreq / seg)
@@ -169,6 +176,22 @@ def spoc_branches(
     for branches in out:
         branches.sort(key=lambda b: -b.strength)
     return out
+
+
+def _principal_subspace(
+    parts: Sequence[tuple[np.ndarray, np.ndarray, Block]], components: int
+) -> list[tuple[np.ndarray, np.ndarray, Block]]:
+    """``parts`` with each recording's EEG projected onto the ``components`` leading principal
+    directions of the fitting blocks' EEG (pooled): covariances of rank ``components``, so every
+    SPoC filter is a combination of those directions."""
+    n_chans = parts[0][0].shape[0]
+    if not 1 <= components <= n_chans:
+        raise ValueError(f"spoc_branches: components must be 1..{n_chans} (the channels), got {components}.")
+    cov = sum(np.cov(eeg[:, block.slice]) for eeg, _, block in parts)
+    _, vecs = np.linalg.eigh(cov)
+    basis = vecs[:, ::-1][:, :components]
+    projector = basis @ basis.T
+    return [(projector @ eeg, target, block) for eeg, target, block in parts]
 
 
 def _fit(
@@ -249,5 +272,6 @@ def fit_front_end(model: torch.nn.Module, parts: Sequence, model_cfg) -> None:
         n_bands=model_cfg.spoc_bands,
         fmin=model_cfg.spoc_fmin,
         shrink=model_cfg.spoc_shrink,
+        components=model_cfg.spoc_components,
     )
     apply_spoc(model, branches)

@@ -146,6 +146,12 @@ class ModelConfig:
         ge=0,
         le=1,
     )
+    spoc_components: int | None = spec(
+        None,
+        doc="filter_init spoc: fit the spatial filters within this many principal components of the training "
+        "EEG (null: every channel)",
+        ge=1,
+    )
     channels: tuple[int, ...] = spec(
         (16, 16, 16, 16), doc="encoder widths per ROI (first = after the feature block)", ge=1, min_len=2
     )

@@ -97,3 +97,20 @@ def test_spoc_fmin_sets_the_lowest_band_and_finds_a_delta_source():
     assert min(c.freq for c in default) == pytest.approx(3.0)
     with pytest.raises(ValueError, match="spoc_fmin"):
         spoc_branches([(eeg, target, block)], SFREQ, 2.0, fmin=40.0)
+
+
+def test_spoc_components_fits_the_filters_in_the_leading_principal_subspace():
+    """With ``components`` the filters are combinations of that many leading principal directions of
+    the fitting block's EEG (nothing outside that subspace), and the planted source is still found."""
+    import pytest
+
+    eeg, target, _, n_valid = _recording(seed=1)
+    block = Block("train", 0, n_valid)
+    cands = spoc_branches([(eeg, target, block)], SFREQ, 2.0, components=4)[0]
+    _, vecs = np.linalg.eigh(np.cov(eeg[:, :n_valid]))
+    outside = vecs[:, :-4]  # the trailing directions
+    for cand in cands[:6]:
+        assert np.abs(outside.T @ cand.filter).max() < 1e-8 * np.abs(cand.filter).max()
+    assert 20.0 / 1.3 < cands[0].freq < 20.0 * 1.3
+    with pytest.raises(ValueError, match="components must be"):
+        spoc_branches([(eeg, target, block)], SFREQ, 2.0, components=13)
