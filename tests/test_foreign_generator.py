@@ -136,3 +136,22 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     same = _digest(tmp_path / "a")
     assert _digest(tmp_path / "b") == same
     assert _digest(tmp_path / "c") != same
+
+
+def test_the_interpretation_check_reads_its_sources(subject):
+    """offline.synthetic.load_truth reads the independent generator's sources (lead-field patterns on
+    the 30 EEG channels, frequencies) and its several drivers per ROI, as
+    tools/check_interpretation.py needs them; a pattern is what the source puts on the scalp."""
+    from offline.synthetic import load_truth
+
+    data_dir, truth = subject
+    loaded = load_truth(data_dir, "trio1")
+    assert set(loaded.ch_names) == set(tool.EEG_CHANNELS) and len(loaded.sources) == len(truth["sources"])
+    for roi, model in truth["rois"].items():
+        driving = loaded.sources_of(roi)
+        assert [s.index for s in driving] == sorted(model["sources"])
+        assert all(s.freq == truth["sources"][s.index]["freq_hz"] for s in driving)
+        assert loaded.signs[roi] == np.sign(model["weights"][0])
+    for src, meta in zip(loaded.sources, truth["sources"], strict=True):
+        assert src.pattern.shape == (30,) and np.isfinite(src.pattern).all() and np.abs(src.pattern).max() > 0
+        assert meta["bandwidth"] == pytest.approx(meta["bandwidth_hz"] / 2)

@@ -236,6 +236,7 @@ class EEGSimulation:
     position: np.ndarray  # true head position, (6, n_fast): mm, rad
     blocks: list[tuple[str, float, float]]  # eyes-open/closed blocks within the EEG
     truth: dict[str, Any]  # further drawn parameters, for the ground truth
+    lead: np.ndarray  # the cortical sources' lead fields, (30, n_sources), EEG_CHANNELS rows, FCz reference
 
 
 @dataclass(frozen=True)
@@ -665,6 +666,7 @@ def simulate_eeg(rng: np.random.Generator, tl: Timeline) -> EEGSimulation:
         position=position,
         blocks=in_eeg,
         truth=truth,
+        lead=lead,
     )
 
 
@@ -1027,8 +1029,15 @@ def make_foreign_subject(
             "fluctuations, drifts, head motion (in the motion file) and spin history. "
             + " | ".join(describe(eeg.sources, fm.models))
         ),
-        "sources": [asdict(s) for s in eeg.sources],
+        # name / freq / bandwidth (half-width), drivers and driver_signs: what
+        # offline.synthetic.load_truth reads (with the lead fields of the .npz) for the interpretation check
+        "sources": [
+            {"name": f"source{k}", "freq": s.freq_hz, "bandwidth": s.bandwidth_hz / 2, **asdict(s)}
+            for k, s in enumerate(eeg.sources)
+        ],
         "rois": {roi: asdict(m) for roi, m in fm.models.items()},
+        "drivers": {roi: list(m.sources) for roi, m in fm.models.items()},
+        "driver_signs": {roi: int(np.sign(m.weights[0])) for roi, m in fm.models.items()},
         **eeg.truth,
         "fmri_noise": fm.truth,
         "blocks": [{"label": label, "onset_s": start, "offset_s": stop} for label, start, stop in eeg.blocks],
@@ -1043,6 +1052,9 @@ def make_foreign_subject(
     }
     truth_path = out_dir / "ground_truth" / f"{subject}.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        truth_path.with_suffix(".npz"), lead_field=eeg.lead, eeg_ch_names=np.array(EEG_CHANNELS)
+    )
     text = json.dumps(truth, indent=1)
     truth_path.write_text(text, encoding="utf-8")
     return json.loads(text)

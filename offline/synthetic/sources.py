@@ -3,7 +3,8 @@
 The generator writes the sources' scalp patterns (``lead_field``) and frequencies into
 ``ground_truth/<subject>.npz`` and the drive of every ROI, in words, into ``<subject>.json``;
 which source drives which ROI is in ``roi_terms`` of the JSON (drawn per seed; older subjects:
-:data:`offline.synthetic.hidden.ROI_TERMS`). This accessor
+:data:`offline.synthetic.hidden.ROI_TERMS`), or, for generators that drive an ROI by several
+sources, in ``drivers`` (ROI -> source indices) and ``driver_signs``. This accessor
 puts them together, for checking what a trained model learned (``tools/check_interpretation.py``).
 It reads files only; the generated data are not changed.
 """
@@ -118,6 +119,10 @@ def load_truth(data_dir: str | Path, subject: str) -> SyntheticTruth:
         SourceTruth(k, s["name"], float(s["freq"]), float(s["bandwidth"]), lead_field[:, k].copy())
         for k, s in enumerate(meta["sources"])
     )
+    if "drivers" in meta:  # several sources per ROI (another generator: tools/make_foreign_cwl.py)
+        drivers = {roi: tuple(int(k) for k in ks) for roi, ks in meta["drivers"].items()}
+        signs = {roi: int(v) for roi, v in meta.get("driver_signs", {}).items()}
+        return SyntheticTruth(subject, ch_names, sources, drivers, signs)
     terms = meta.get("roi_terms") or {roi: ROI_TERMS[roi] for roi in meta["rois"]}
     drivers, signs = {}, {}
     for roi in meta["rois"]:
