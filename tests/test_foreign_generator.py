@@ -136,6 +136,8 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     same = _digest(tmp_path / "a")
     assert _digest(tmp_path / "b") == same
     assert _digest(tmp_path / "c") != same
+    for path in (cwl_paths(tmp_path / d, "trio1").eeg for d in "ab"):  # the files too, byte for byte
+        assert path.read_bytes() == cwl_paths(tmp_path / "a", "trio1").eeg.read_bytes()
 
 
 def test_the_interpretation_check_reads_its_sources(subject):

@@ -104,6 +104,7 @@ from beira_rt.config import load_config  # noqa: E402
 from offline.loader import cwl_paths, load_cwl_subject  # noqa: E402
 from offline.loader import fmri as loader_fmri  # noqa: E402
 from offline.synthetic import ATLAS_FILE, ATLAS_LABELS_FILE, load_synthetic_subject  # noqa: E402
+from offline.synthetic.writer import fix_mat_header  # noqa: E402
 
 #: The 30 CWL scalp channels (written to the file in a per-seed shuffled order).
 EEG_CHANNELS = tuple(
@@ -893,6 +894,8 @@ def write_eeg(path: Path, channels: list[str], data_uv: np.ndarray, annotations:
     raw.set_annotations(annotations)
     path.parent.mkdir(parents=True, exist_ok=True)
     mne.export.export_raw(path, raw, fmt="eeglab", overwrite=True, verbose="error")
+    # scipy stamps the creation time into the MAT header: fixed, the same seed gives the same bytes
+    fix_mat_header(path, "MATLAB 5.0 MAT-file, written by tools/make_foreign_cwl.py")
 
 
 def nifti(data: np.ndarray, zooms: tuple[float, ...]) -> nib.Nifti1Image:

@@ -94,22 +94,23 @@ def _write_eeg(path: Path, data: np.ndarray, sfreq: float, ch_names, ch_types, a
     raw.set_annotations(annotations)
     path.parent.mkdir(parents=True, exist_ok=True)
     mne.export.export_raw(path, raw, fmt="eeglab", overwrite=True, verbose="error")
-    _fix_mat_header(path)
+    fix_mat_header(path)
 
 
 #: The 116-byte descriptive text of a MAT 5 file; scipy writes the creation time there, which
 #: would make two runs of the same seed differ by those bytes (and so their data hashes).
-_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by the beira-rt synthetic CWL generator".ljust(116)
+_MAT_HEADER = "MATLAB 5.0 MAT-file, written by the beira-rt synthetic CWL generator"
 
 
-def _fix_mat_header(path: Path) -> None:
-    """Replace the time-stamped descriptive text of a MAT 5 (.set) file with a fixed one."""
+def fix_mat_header(path: Path, text: str = _MAT_HEADER) -> None:
+    """Replace the time-stamped descriptive text of a MAT 5 (.set) file with ``text`` (a fixed one)."""
+    header = text.encode("ascii").ljust(116)[:116]
     with path.open("r+b") as f:
         head = f.read(116)
         if not head.startswith(b"MATLAB 5.0 MAT-file"):
             raise ValueError(f"{path} is not a MAT 5 file; cannot fix its header.")
         f.seek(0)
-        f.write(_MAT_HEADER)
+        f.write(header)
 
 
 def _write_nifti(path: Path, volumes: np.ndarray, tr: float) -> None:
