@@ -37,7 +37,7 @@ from .split import Block, delay_samples
 
 __all__ = ["SpocBranch", "apply_spoc", "fit_front_end", "spoc_branches"]
 
-#: Candidate bands: this many log-spaced centres from 3 Hz to 0.38 x the model rate, each
+#: Candidate bands: this many log-spaced centres from ``fmin`` (3 Hz) to 0.38 x the model rate, each
 #: ``centre / BAND_RATIO .. centre * BAND_RATIO`` wide.
 N_BANDS = 16  # model.spoc_bands
 BAND_RATIO = 1.3

@@ -130,7 +130,7 @@ class ModelConfig:
     )
     spoc_bands: int = spec(
         16,
-        doc="filter_init spoc: candidate bands, log-spaced from 3 Hz to 0.38 x the model rate, each a factor "
+        doc="filter_init spoc: candidate bands, log-spaced from spoc_fmin to 0.38 x the model rate, each a factor "
         "1.3 wide each side (10 before the seventh session: a source between two bands was caught by a flank)",
         ge=2,
         le=64,
