@@ -93,6 +93,13 @@ def test_validation_check_compares_configurations_on_validation_blocks(tmp_path,
     base, same, one = (float(v) for v in row.groups())
     assert base > 0.2 and same == base and one != base
     assert re.search(r"model.spoc_bands=16: [\d.]+   \+0\.000 \+- nan, higher on 0 of 1", text)
+    # --trim: the same fit on the training block without its last 60 s (less data, another r)
+    tool.main(["--data-root", str(tmp_path), "--data-seeds", "0", "--duration", "240", "--threads", "1",
+               "--trim", "60"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert "each fitted on the training block without its last 60 s" in text
+    trimmed = float(re.search(r"subject seed 0: ([-\d.]+)", text).group(1))
+    assert np.isfinite(trimmed) and trimmed != base
     with pytest.raises(SystemExit, match="closed-form"):
         tool.main(["--data-root", str(tmp_path), "--data-seeds", "0", "--set", "training.fit=gradient"])
 

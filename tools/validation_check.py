@@ -17,6 +17,11 @@ subjects the candidate was better.
 ``--generator foreign`` writes missing subjects with the independent generator of
 tools/make_foreign_cwl.py instead of this project's.
 
+The bundle is fitted again on training + validation (``training.refit``), 60 s more than these
+fits see, and gains measured here have more than once been gone on the test blocks after that
+refit (README, "Without a GPU"). ``--trim 60`` fits on the training block without its last 60 s:
+a gain that shrinks from there to the whole block will likely shrink further with the refit.
+
 Only configurations that take no gradient step are compared (``training.fit`` closed_form, or
 auto with the read-out back end); tools/refit_check.py covers gradient training.
 """
@@ -24,6 +29,7 @@ auto with the read-out back end); tools/refit_check.py covers gradient training.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -42,6 +48,7 @@ from offline.dataset import prepare_recording  # noqa: E402
 from offline.metrics import pearson_r, predict_block  # noqa: E402
 from offline.pipeline import fresh_model  # noqa: E402
 from offline.ridge import fit_readout_with  # noqa: E402
+from offline.split import Block  # noqa: E402
 from offline.train import set_batch_norm_stats  # noqa: E402
 
 
@@ -62,14 +69,22 @@ def parse_overrides(text: str) -> dict[str, object]:
     return parse_assignments(items)
 
 
-def validation_r(cfg: BeiraConfig, recording) -> np.ndarray:
-    """Per-ROI r on the validation block of a closed-form fit on the training block."""
+def validation_r(cfg: BeiraConfig, recording, trim: float = 0.0) -> np.ndarray:
+    """Per-ROI r on the validation block of a closed-form fit on the training block (without its
+    last ``trim`` seconds)."""
     if cfg.gradient_steps or not cfg.readout_ridge:
         raise SystemExit(
             f"validation_check compares closed-form fits; this configuration's fit is {cfg.fit!r}."
         )
     data = prepare_recording(recording, cfg)
     train = data.split.train
+    if trim > 0:
+        train = Block(train.name, train.start, train.stop - round(trim * data.sfreq))
+        if len(train) <= 0:
+            raise SystemExit(
+                f"--trim {trim} s leaves nothing of the {len(data.split.train) / data.sfreq:.0f}-s training block."
+            )
+        data = dataclasses.replace(data, split=dataclasses.replace(data.split, train=train))
     model = fresh_model(cfg, [data], torch.device("cpu"))  # seeded with training.seed
     set_batch_norm_stats(model, [(data.eeg, train)])
     fit_readout_with(model, [(data.eeg, data.target, train)], cfg.training)
@@ -97,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         "independent one (tools/make_foreign_cwl.py)",
     )  # fmt: skip
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of a subject written here")
+    parser.add_argument(
+        "--trim", type=float, default=0.0, metavar="S",
+        help="fit on the training block without its last S seconds: run with 0 and, say, 60 to see whether "
+        "a gain grows or shrinks with more data (the bundle refits on training + validation)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -110,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         f"base: {args.config or 'built-in default'} {' '.join(args.set)}".rstrip()
         + f"; fit {base.fit}; subjects: {args.generator} generator"
     )
-    print("r on the validation block (mean over the ROIs), each fitted on the training block:")
+    fitted_on = "the training block" + (f" without its last {args.trim:g} s" if args.trim else "")
+    print(f"r on the validation block (mean over the ROIs), each fitted on {fitted_on}:")
     scores = {name: [] for name in names}
     root = Path(args.data_root)
     load_subject = subject_loader(args.generator)
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             root / f"seed{seed}", base.data, base.preprocessing.sfreq, duration=args.duration, seed=seed
         )
         for name in names:
-            scores[name].append(float(np.nanmean(validation_r(configs[name], rec))))
+            scores[name].append(float(np.nanmean(validation_r(configs[name], rec, args.trim))))
         cells = "  ".join(f"{scores[n][-1]:.3f}" for n in names)
         print(f"  subject seed {seed}: {cells}   ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(
