@@ -32,7 +32,7 @@ for _path in (REPO, REPO / "tools"):  # tools/: the foreign generator
         sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
-from make_foreign_cwl import subject_loader  # noqa: E402
+from make_foreign_cwl import add_generator_argument, subject_loader  # noqa: E402
 
 from beira_rt.config import load_config, override, parse_assignments  # noqa: E402
 from offline.pipeline import read_ceiling, run_training  # noqa: E402
@@ -64,11 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="variants trained for the extra training seeds (default: --variants)",
     )
-    parser.add_argument(
-        "--generator", choices=("beira", "foreign"), default="beira",
-        help="who writes a missing subject: this project's generator (offline/synthetic) or the "
-        "independent one (tools/make_foreign_cwl.py)",
-    )  # fmt: skip
+    add_generator_argument(parser)
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=None, help="training.num_threads")
     parser.add_argument("--out", required=True, help="folder for the runs (metrics.json per run)")

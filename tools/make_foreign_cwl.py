@@ -1063,6 +1063,15 @@ def make_foreign_subject(
     return json.loads(text)
 
 
+def add_generator_argument(parser: argparse.ArgumentParser) -> None:
+    """``--generator beira|foreign`` of the trainer checks (see :func:`subject_loader`)."""
+    parser.add_argument(
+        "--generator", choices=("beira", "foreign"), default="beira",
+        help="who writes a missing subject: this project's generator (offline/synthetic) or the "
+        "independent one (tools/make_foreign_cwl.py)",
+    )  # fmt: skip
+
+
 def subject_loader(generator: str):
     """The subject loader of a trainer check's ``--generator``:
     :func:`offline.synthetic.load_synthetic_subject`, writing a missing subject with this project's

@@ -41,7 +41,7 @@ for _path in (REPO, REPO / "tools"):  # tools/: the foreign generator
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from make_foreign_cwl import subject_loader  # noqa: E402
+from make_foreign_cwl import add_generator_argument, subject_loader  # noqa: E402
 
 from beira_rt.config import BeiraConfig, load_config, override, parse_assignments  # noqa: E402
 from offline.dataset import prepare_recording  # noqa: E402
@@ -106,11 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data-root", default="/tmp/beira_matrix", help="subjects seed<N>/ (written when missing)"
     )
     parser.add_argument("--data-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5, 6])
-    parser.add_argument(
-        "--generator", choices=("beira", "foreign"), default="beira",
-        help="who writes a missing subject: this project's generator (offline/synthetic) or the "
-        "independent one (tools/make_foreign_cwl.py)",
-    )  # fmt: skip
+    add_generator_argument(parser)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of a subject written here")
     parser.add_argument(
         "--trim", type=float, default=0.0, metavar="S",
