@@ -14,6 +14,7 @@ The test block is not touched here.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import os
@@ -38,6 +39,29 @@ from .dataset import GroupData, GroupSampler, PreparedData, WindowSampler
 from .distributed import DistContext
 from .metrics import pearson_r, predict_block
 from .split import Block
+
+_HAS_FORWARD_SYNC_BUFFERS = (
+    "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+)
+
+
+def _ddp(net: torch.nn.Module, device_ids: list[int] | None) -> DistributedDataParallel:
+    """DDP without buffer synchronisation in each forward (each rank's batch-norm statistics stay
+    its own, as in one process per shard); parameters and buffers from rank 0 once at the start.
+
+    torch 2.13 (the pin): ``forward_sync_buffers=False``. Older torch (2.11, the image of the GPU
+    machine this ran on) has only ``broadcast_buffers=False``, which per torch's documentation also
+    leaves the buffers out of the start-up broadcast: they are broadcast here instead. On torch
+    2.11 the two-rank parity test still failed (weights beyond 1e-5 of one process after 6 steps;
+    cause not found; the same path passes on torch 2.13): use the pinned torch for DDP.
+    """
+    if _HAS_FORWARD_SYNC_BUFFERS:
+        return DistributedDataParallel(net, device_ids=device_ids, forward_sync_buffers=False)
+    wrapped = DistributedDataParallel(net, device_ids=device_ids, broadcast_buffers=False)
+    for buf in net.buffers():
+        torch.distributed.broadcast(buf, src=0)
+    return wrapped
+
 
 __all__ = [
     "KILL_AFTER_CHECKPOINT_ENV",
@@ -523,9 +547,7 @@ def train_model(
         if loop.epoch == 0 and ctx.rank:  # own dropout masks per rank (rank 0's as in one process)
             torch.manual_seed(tcfg.seed + 1000003 * ctx.rank)
         ddp_ids = [device.index] if device.type == "cuda" else None
-        forward: torch.nn.Module = DistributedDataParallel(
-            net, device_ids=ddp_ids, forward_sync_buffers=False
-        )
+        forward: torch.nn.Module = _ddp(net, ddp_ids)
     else:
         forward = net
     history_file = None

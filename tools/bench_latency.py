@@ -213,24 +213,30 @@ def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
-def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> dict[str, dict[str, float]]:
+def compute_only(
+    bundle_path: Path, hop: float, updates: int, threads: int, device: str = "cpu"
+) -> dict[str, dict[str, float]]:
     """Update compute in this process, without LSL: the engine's own parts on a window of random
-    EEG advanced by one hop per update; p50 / p99 in ms for each inference path the bundle allows."""
+    EEG advanced by one hop per update; p50 / p99 in ms for each inference path the bundle allows.
+    On CUDA the window lives on the GPU and each update is timed to a synchronisation."""
     import torch
 
     from beira_rt.bundle import load_bundle
     from beira_rt.engine.device_window import DeviceWindow
     from beira_rt.engine.stem import StemCache
     from beira_rt.engine.streaming import choose_inference
+    from beira_rt.inference import resolve_device
     from beira_rt.models import BEIRA
 
     torch.set_num_threads(threads)
+    dev = resolve_device(device)
     bundle = load_bundle(bundle_path)
-    model = bundle.build_model()
+    model = bundle.build_model().to(dev)
     W, sfreq = bundle.config.model.n_times, bundle.config.preprocessing.sfreq
     step = max(1, round(hop * sfreq))
     rng = np.random.default_rng(0)
-    window = DeviceWindow(bundle.n_chans, W)
+    window = DeviceWindow(bundle.n_chans, W, dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     _mode, stream = choose_inference("auto", model, window, 0)
     paths = {"whole window": lambda: model(window.view().unsqueeze(0))}
     if isinstance(model, BEIRA):  # the U-Net's full-rate stem reused between updates
@@ -248,6 +254,7 @@ def compute_only(bundle_path: Path, hop: float, updates: int, threads: int) -> d
             t = time.perf_counter()
             with torch.inference_mode():
                 fn()
+            sync()
             times[name].append(time.perf_counter() - t)
     return {
         name: {"p50": _pct(np.asarray(t), 50) * 1e3, "p99": _pct(np.asarray(t), 99) * 1e3}
@@ -441,9 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         bundle_path = random_bundle(tmp / "random.beira", a.channels, a.config, a.variant)
     if a.compute_only:
-        figures = compute_only(bundle_path, a.hop, a.compute_only, a.threads)
+        figures = compute_only(bundle_path, a.hop, a.compute_only, a.threads, a.device)
         print(
-            f"update compute, {a.compute_only} updates of {a.hop:g} s, {a.threads} thread(s), {bundle_path.name}:"
+            f"update compute, {a.compute_only} updates of {a.hop:g} s, device {a.device}, {a.threads} thread(s), "
+            f"{bundle_path.name}:"
         )
         for name, f in figures.items():
             print(f"  {name:13s} p50 {f['p50']:8.3f} ms   p99 {f['p99']:8.3f} ms")

@@ -8,22 +8,30 @@ layout of the paper's reference code). Figures are the median and minimum wall-c
 and the minimum process CPU time (all threads) over the repeats, in milliseconds; on a shared
 machine the minima are the robust figures.
 
-    .venv/bin/python tools/bench_model.py                 # paper settings, threads 1 and 2
+    .venv/bin/python tools/bench_model.py                 # configs/paper.yaml, threads 1 and 2
     .venv/bin/python tools/bench_model.py --variant causal --threads 1
+    python tools/bench_model.py --device cuda --precisions fp32,bf16   # on a GPU (threads ignored)
+
+On CUDA each timed call ends with ``torch.cuda.synchronize()``, so the figures are whole
+kernels-done latencies; the CPU-time column is the host's share.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from beira_rt.config import ModelConfig
+from beira_rt.config import load_config
 from beira_rt.models import BEIRA, split_heads
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _times(
@@ -48,13 +56,29 @@ def _times(
     return {name: (statistics.median(wall[name]), min(wall[name]), min(cpu[name])) for name in fns}
 
 
-def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
+    """``fn`` followed by a CUDA synchronisation on a GPU (kernels are asynchronous)."""
+    if device.type != "cuda":
+        return fn  # type: ignore[return-value]
+
+    def call() -> None:
+        fn()
+        torch.cuda.synchronize(device)
+
+    return call
+
+
+def _train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
+) -> Callable[[], None]:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=3e-4)
     model.train()
+    autocast = precision == "bf16"
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(x), y)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = nn.functional.mse_loss(model(x).float(), y)
         loss.backward()
         opt.step()
 
@@ -66,49 +90,80 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default 1,2)")
+    parser.add_argument(
+        "--config",
+        default=str(REPO / "configs" / "paper.yaml"),
+        help="YAML config (default: configs/paper.yaml)",
+    )
     parser.add_argument("--variant", choices=("reference", "causal"), default="reference")
     parser.add_argument("--n-chans", type=int, default=30)
     parser.add_argument("--n-rois", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
     parser.add_argument("--repeats", type=int, default=20, help="forward repeats (default 20)")
     parser.add_argument("--train-repeats", type=int, default=5, help="training-step repeats (default 5)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--precisions", default="fp32", help="comma-separated: fp32, bf16 (autocast of the training step)"
+    )
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA GPU")
 
-    cfg = ModelConfig(backbone="unet", variant=args.variant)
+    cfg = dataclasses.replace(load_config(args.config).model, variant=args.variant)
+    if cfg.backbone != "unet":
+        parser.error(f"{args.config}: backbone {cfg.backbone!r}; this benchmark times the U-Net")
     torch.manual_seed(0)
-    fused = BEIRA.from_config(cfg, args.n_chans, args.n_rois, 100.0)
-    separate = split_heads(fused)
+    fused = BEIRA.from_config(cfg, args.n_chans, args.n_rois, 100.0).to(device)
+    separate = split_heads(fused).to(device)
     n_params = sum(p.numel() for p in fused.parameters())
     per_head = sum(p.numel() for p in separate.heads[0].parameters())
     print(
         f"BEIRA {args.variant}: {args.n_rois} heads x {per_head:,} parameters = {n_params:,}; "
-        f"window [1, {args.n_chans}, {cfg.n_times}], training batch {args.batch}; torch {torch.__version__}"
+        f"window [1, {args.n_chans}, {cfg.n_times}], training batch {args.batch}; torch {torch.__version__}, "
+        + (torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU")
     )
     gen = torch.Generator().manual_seed(1)
-    x1 = torch.randn(1, args.n_chans, cfg.n_times, generator=gen)
-    xb = torch.randn(args.batch, args.n_chans, cfg.n_times, generator=gen)
-    yb = torch.randn(args.batch, args.n_rois, cfg.n_times, generator=gen)
+    x1 = torch.randn(1, args.n_chans, cfg.n_times, generator=gen).to(device)
+    xb = torch.randn(args.batch, args.n_chans, cfg.n_times, generator=gen).to(device)
+    yb = torch.randn(args.batch, args.n_rois, cfg.n_times, generator=gen).to(device)
 
-    for n_threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(n_threads)
+    precisions = args.precisions.split(",")
+    thread_counts = [int(t) for t in args.threads.split(",")] if device.type == "cpu" else [None]
+    for n_threads in thread_counts:
+        if n_threads is not None:
+            torch.set_num_threads(n_threads)
         fused.eval(), separate.eval()
         with torch.inference_mode():
-            forward = _times({"fused": lambda: fused(x1), "separate": lambda: separate(x1)}, args.repeats)
-        train = _times(
-            {"fused": _train_step(fused, xb, yb), "separate": _train_step(separate, xb, yb)},
-            args.train_repeats,
-            warmup=1,
-        )
+            forward = _times(
+                {
+                    "fused": _synced(lambda: fused(x1), device),
+                    "separate": _synced(lambda: separate(x1), device),
+                },
+                args.repeats,
+            )
         rows = {(name, "forward"): forward[name] for name in forward}
-        rows.update({(name, "train"): train[name] for name in train})
-        print(f"\ntorch.set_num_threads({n_threads})")
-        for what, label in (("forward", "forward [1, C, T]"), ("train", f"train step, batch {args.batch}")):
+        labels = [("forward", "forward [1, C, T]")]
+        for precision in precisions:
+            train = _times(
+                {
+                    "fused": _synced(_train_step(fused, xb, yb, precision), device),
+                    "separate": _synced(_train_step(separate, xb, yb, precision), device),
+                },
+                args.train_repeats,
+                warmup=1,
+            )
+            rows.update({(name, precision): train[name] for name in train})
+            labels.append((precision, f"train {precision}, batch {args.batch}"))
+        print(f"\ntorch.set_num_threads({n_threads})" if n_threads is not None else f"\n{device}")
+        for what, label in labels:
             f_med, f_min, f_cpu = rows["fused", what]
             s_med, s_min, s_cpu = rows["separate", what]
+            rate = f"   fused {args.batch / f_min * 1e3:,.0f} windows/s" if what != "forward" else ""
             print(
                 f"  {label:<22} fused {f_med:8.1f} ms (min {f_min:8.1f}, CPU {f_cpu:8.1f})   "
                 f"separate {s_med:8.1f} ms (min {s_min:8.1f}, CPU {s_cpu:8.1f})   "
-                f"speed-up x{s_min / f_min:.2f} wall, x{s_cpu / f_cpu:.2f} CPU"
+                f"speed-up x{s_min / f_min:.2f} wall, x{s_cpu / f_cpu:.2f} CPU{rate}"
             )
 
 

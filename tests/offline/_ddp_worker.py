@@ -3,7 +3,9 @@
 Run by tests/offline/test_distributed.py in the test's process, as a separate process (killed
 after a checkpoint), and under ``torchrun`` (2 gloo processes)::
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/offline/_ddp_worker.py OUT EPOCHS
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/offline/_ddp_worker.py OUT EPOCHS [legacy-ddp]
+
+``legacy-ddp`` takes the DDP path of torch before 2.13 (``broadcast_buffers``; see ``offline.train._ddp``).
 
 Rank 0 writes ``OUT/final.pt`` (the trained model's state dict) and ``OUT/history.json``.
 """
@@ -71,4 +73,8 @@ def train(out: Path, epochs: int, resume: bool = False) -> dict[str, torch.Tenso
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[3] == "legacy-ddp":  # the DDP path of torch before 2.13
+        import offline.train
+
+        offline.train._HAS_FORWARD_SYNC_BUFFERS = False
     train(Path(sys.argv[1]), int(sys.argv[2]))

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from beira_rt.models import split_heads
@@ -59,11 +60,14 @@ def _last_weights(folder):
     return torch.load(folder / "checkpoint.pt", weights_only=True)["net"]
 
 
-def test_two_gloo_processes_equal_one_process_with_the_global_batch(tmp_path):
+@pytest.mark.parametrize("ddp_path", ["current", "legacy-ddp"])
+def test_two_gloo_processes_equal_one_process_with_the_global_batch(tmp_path, ddp_path):
+    """Also through the DDP arguments of torch before 2.13 (``broadcast_buffers``, buffers sent by
+    hand; ``offline.train._ddp``), here on the pinned torch."""
     epochs = 2  # 6 steps
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(worker.REPO / "tests" / "offline" / "_ddp_worker.py"), str(tmp_path / "two"), str(epochs)],
+         str(worker.REPO / "tests" / "offline" / "_ddp_worker.py"), str(tmp_path / "two"), str(epochs), ddp_path],
         env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,7 +10,7 @@ import torch
 
 from beira_rt.bundle import BundleError, load_bundle, save_bundle
 from beira_rt.config import load_config, override
-from beira_rt.inference import predict_at
+from beira_rt.inference import predict_at, resolve_device
 from offline.evaluate import evaluate_bundle, prepare_with_bundle
 from offline.loader import load_cwl_subject
 from offline.metrics import lookahead_r, pearson_r
@@ -18,6 +18,9 @@ from offline.pipeline import read_ceiling, run_training
 from offline.synthetic import make_synthetic_subject
 
 from ..conftest import REPO
+
+#: where the fixture's run trained and evaluated (training.device auto: CUDA on a GPU machine)
+RUN_DEVICE = resolve_device("auto")
 
 FIGURES = ("loss_curves.png", "test_predictions.png", "r_per_roi.png", "r_by_lookahead.png")
 
@@ -83,8 +86,17 @@ def test_refit_trains_on_train_and_validation_blocks_at_the_chosen_epochs(run, c
     assert refit["n_steps"] == max(refit["epochs_per_roi"].values()) * cfg.training.steps_per_epoch
     split = metrics["split"]
     assert (refit["start_s"], refit["stop_s"]) == (split["train"]["start_s"], split["val"]["stop_s"])
-    # every validation number is the first run's (the same seed: the unrefitted run of the fixture)
-    assert metrics["val"] == first["val"] and metrics["lookahead"] == first["lookahead"]
+    # every validation number is the first run's (the same seed: the unrefitted run of the fixture).
+    # On a GPU, training is not bit-reproducible (measured on an H200 with deterministic cuDNN and
+    # no TF32: validation r of two same-seed runs up to 1e-3 apart; some backward kernels add
+    # atomically): there the numbers agree within 0.01
+    if RUN_DEVICE.type == "cuda":
+        for key in ("r_mean", "r_per_roi", "r_by_lookahead"):
+            got, want = metrics["val"][key], first["val"][key]
+            assert got == (pytest.approx(want, abs=0.01) if isinstance(want, float) else
+                           {k: pytest.approx(v, abs=0.01) for k, v in want.items()})  # fmt: skip
+    else:
+        assert metrics["val"] == first["val"] and metrics["lookahead"] == first["lookahead"]
     assert metrics["test"]["r_per_roi"] != first["test"]["r_per_roi"]  # the bundle is the refit model
     history = [json.loads(line) for line in (tmp_path / "history_refit.jsonl").read_text().splitlines()]
     assert len(history) == max(refit["epochs_per_roi"].values())
@@ -152,9 +164,13 @@ def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_pat
     assert bundle.lookahead == metrics["lookahead"]["chosen_s"]
     assert bundle.content_hash == metrics["bundle_hash"]
     assert bundle.metrics["test_r_mean"] == pytest.approx(metrics["test"]["r_mean"])
-    again = evaluate_bundle(bundle, recording, device="cpu", out_dir=tmp_path)
+    again = evaluate_bundle(bundle, recording, device=RUN_DEVICE, out_dir=tmp_path)
     saved, fresh = np.load(out / "test_predictions.npz"), np.load(tmp_path / "test_predictions.npz")
     np.testing.assert_array_equal(fresh["pred"], saved["pred"])
+    if RUN_DEVICE.type == "cuda":  # trained on the GPU, evaluated on the CPU: float32 rounding apart
+        evaluate_bundle(bundle, recording, device="cpu", out_dir=tmp_path / "cpu")
+        on_cpu = np.load(tmp_path / "cpu" / "test_predictions.npz")
+        np.testing.assert_allclose(on_cpu["pred"], saved["pred"], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(fresh["true"], saved["true"])
     assert again["test"]["r_per_roi"] == metrics["test"]["r_per_roi"]
     # the live read-out runs other batches (float summation order may differ with threads)
@@ -182,13 +198,14 @@ def test_lookahead_r_scores_the_bundles_live_predictions(run, recording):
     bundle = load_bundle(out / "model.beira")
     data = prepare_with_bundle(bundle, recording)
     test = data.split.test
-    live = lookahead_r(bundle.build_model(), data.eeg, data.target_raw, test, [0.0, 1.0], 0.1, 256, 100.0)
+    model = bundle.build_model(RUN_DEVICE)
+    live = lookahead_r(model, data.eeg, data.target_raw, test, [0.0, 1.0], 0.1, 256, 100.0, device=RUN_DEVICE)
     idx = np.arange(test.start, test.stop, 10)
     idx = idx[idx + 100 < data.eeg.shape[1]]
     assert live["n_samples"] == idx.size
     for la in (0.0, 1.0):
         # the bundle's de-normalised sBOLD, as the live engine publishes it, at update n = i + la
-        sbold = predict_at(bundle, data.eeg, idx + round(la * 100), la, "cpu", 16)
+        sbold = predict_at(bundle, data.eeg, idx + round(la * 100), la, RUN_DEVICE, 16)
         r = pearson_r(sbold.T, data.target_raw[:, idx])
         np.testing.assert_allclose(r, live["r_per_roi"][f"{la:g}"], rtol=1e-6, atol=1e-7)
         assert list(metrics["test"]["r_by_lookahead_per_roi"][f"{la:g}"].values()) == pytest.approx(
