@@ -121,8 +121,9 @@ def spoc_branches(
         ``n_bands`` log-spaced from it to 0.38 x ``sfreq``.
     components : int or None
         Fit the filters within the subspace of this many principal components of the fitting
-        blocks' EEG (``model.spoc_components``; None: every channel). Fewer directions to fit from
-        a few minutes of data; the filters stay one weight per channel.
+        blocks' EEG (``model.spoc_components``; None, or at least the number of channels: every
+        channel). Fewer directions to fit from a few minutes of data; the filters stay one weight
+        per channel.
 
     Returns
     -------
@@ -135,7 +136,7 @@ def spoc_branches(
             f"spoc_branches: the lowest band ({fmin} Hz, model.spoc_fmin) must lie between 0 and the "
             f"highest (0.38 x {sfreq} Hz)."
         )
-    if components is not None:
+    if components is not None and components < parts[0][0].shape[0]:
         parts = _principal_subspace(parts, components)
     seg = max(1, round(segment * sfreq))
     hrf = canonical_hrf(sfreq / seg)[0]

@@ -147,9 +147,9 @@ class ModelConfig:
         le=1,
     )
     spoc_components: int | None = spec(
-        None,
+        15,
         doc="filter_init spoc: fit the spatial filters within this many principal components of the training "
-        "EEG (null: every channel)",
+        "EEG (null, or at least the channels: every channel)",
         ge=1,
     )
     channels: tuple[int, ...] = spec(

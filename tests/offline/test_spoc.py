@@ -112,5 +112,11 @@ def test_spoc_components_fits_the_filters_in_the_leading_principal_subspace():
     for cand in cands[:6]:
         assert np.abs(outside.T @ cand.filter).max() < 1e-8 * np.abs(cand.filter).max()
     assert 20.0 / 1.3 < cands[0].freq < 20.0 * 1.3
+    # as many components as channels, or more (the default on a recording of few channels): every channel
+    every = spoc_branches([(eeg, target, block)], SFREQ, 2.0)[0]
+    for many in (eeg.shape[0], eeg.shape[0] + 3):
+        same = spoc_branches([(eeg, target, block)], SFREQ, 2.0, components=many)[0]
+        assert [c.freq for c in same] == [c.freq for c in every]
+        np.testing.assert_array_equal(same[0].filter, every[0].filter)
     with pytest.raises(ValueError, match="components must be"):
-        spoc_branches([(eeg, target, block)], SFREQ, 2.0, components=13)
+        spoc_branches([(eeg, target, block)], SFREQ, 2.0, components=0)
