@@ -13,7 +13,9 @@ machine the minima are the robust figures.
     python tools/bench_model.py --device cuda --precisions fp32,bf16   # on a GPU (threads ignored)
 
 On CUDA each timed call ends with ``torch.cuda.synchronize()``, so the figures are whole
-kernels-done latencies; the CPU-time column is the host's share.
+kernels-done latencies; the CPU-time column is the host's share. The numerics are those of
+``beira-train`` and the engine (no TF32, deterministic cuDNN) unless ``--torch-numerics``: the
+H200 figures of docs/gpu_check_h200.txt were taken before that default, i.e. with torch's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from beira_rt.config import load_config
+from beira_rt.inference import strict_cuda_numerics
 from beira_rt.models import BEIRA, split_heads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,14 +108,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--precisions", default="fp32", help="comma-separated: fp32, bf16 (autocast of the training step)"
     )
+    parser.add_argument(
+        "--torch-numerics",
+        action="store_true",
+        help="CUDA: keep PyTorch's defaults (TF32 convolutions, cuDNN's free choice of algorithms) instead of "
+        "the strict numerics that beira-train and the engine set (beira_rt.inference.strict_cuda_numerics)",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA GPU")
+    if device.type == "cuda" and not args.torch_numerics:
+        strict_cuda_numerics()
 
-    cfg = dataclasses.replace(load_config(args.config).model, variant=args.variant)
-    if cfg.backbone != "unet":
-        parser.error(f"{args.config}: backbone {cfg.backbone!r}; this benchmark times the U-Net")
+    model_cfg = load_config(args.config).model
+    if model_cfg.backbone != "unet":
+        parser.error(f"{args.config}: backbone {model_cfg.backbone!r}; this benchmark times the U-Net")
+    cfg = dataclasses.replace(model_cfg, variant=args.variant)
     torch.manual_seed(0)
     fused = BEIRA.from_config(cfg, args.n_chans, args.n_rois, 100.0).to(device)
     separate = split_heads(fused).to(device)
