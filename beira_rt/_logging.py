@@ -9,10 +9,31 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 logger = logging.getLogger("beira_rt")
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is at each record.
+
+    A plain ``StreamHandler()`` keeps the ``sys.stderr`` of the moment it was made: when that
+    stream is swapped and closed later (pytest's capture between tests, a GUI or a notebook
+    redirecting stderr), every record after it fails with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the base class sets it; the current stderr is always used
+        pass
 
 
 def _level_from(value: str | int | None) -> int:
@@ -49,7 +70,7 @@ def set_log_level(verbose: int = 0, quiet: int = 0, level: str | int | None = No
     new = min(max(base - 10 * verbose + 10 * quiet, logging.DEBUG), logging.CRITICAL)
     logger.setLevel(new)
     if not any(getattr(h, "_beira", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler._beira = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
