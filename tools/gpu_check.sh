@@ -54,7 +54,8 @@ print(\"liblsl\", pylsl.library_version(), \"mne\", mne.__version__, \"mne-lsl\"
         tests/engine/test_device_window.py tests/engine/test_engine.py tests/offline/test_train_loop.py
     # the offline, model and inference suites: their training and evaluation use
     # training.device auto, which is CUDA here
-    step pytest_offline 150 "$PY" -m pytest -p no:cacheprovider -q -ra -n 8 \
+    xdist=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")  # parallel where pytest-xdist is there
+    step pytest_offline 150 "$PY" -m pytest -p no:cacheprovider -q -ra $xdist \
         tests/offline tests/models tests/test_inference.py tests/test_bundle.py
     ;;
 paper)
