@@ -27,19 +27,28 @@ from beira_rt.models.readout import BEIRAReadout
 from beira_rt.models.shared_windows import check_ends, window_columns
 from beira_rt.models.streaming import stream_columns, streams_exactly
 
-__all__ = ["WindowPredictor", "lookahead_column", "predict_at", "predict_recording", "resolve_device"]
+__all__ = [
+    "WindowPredictor",
+    "lookahead_column",
+    "predict_at",
+    "predict_recording",
+    "resolve_device",
+    "strict_cuda_numerics",
+]
 
 
 def strict_cuda_numerics() -> None:
-    """float32 on a GPU computed as float32, and the same result on every run.
+    """float32 on a GPU computed as float32 (no TF32), with cuDNN's deterministic algorithms.
 
     PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) and pick non-deterministic
     algorithms by default. Measured on an H200 with the paper's model before this was set: a
-    bundle trained on the GPU and evaluated on the CPU gave test predictions up to 0.02 apart,
-    and two trainings with the same seed different validation r. BEIRA's convolutions are small
-    (the paper model's training step takes ~13 ms on an H200 in fp32), so exact numerics cost
-    little; ``training.precision: bf16`` remains the fast mixed-precision option.
-    Sets process-wide flags (``torch.backends``); called by :func:`resolve_device` for CUDA.
+    bundle trained on the GPU and evaluated on the CPU gave test predictions up to 0.02 apart;
+    after it they agree within 1e-4 (tests/offline/test_train_pipeline.py). Training is still
+    not bit-reproducible on a GPU (two same-seed runs ~1e-3 apart in validation r: some backward
+    kernels add atomically). BEIRA's convolutions are small (the paper model's training step
+    takes ~13 ms on an H200), so exact numerics cost little; ``training.precision: bf16`` remains
+    the fast mixed-precision option. Sets process-wide flags (``torch.backends``); called by
+    :func:`resolve_device` for CUDA.
     """
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
