@@ -231,7 +231,7 @@ def compute_only(
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     bundle = load_bundle(bundle_path)
-    model = bundle.build_model().to(dev)
+    model = bundle.build_model(dev)
     W, sfreq = bundle.config.model.n_times, bundle.config.preprocessing.sfreq
     step = max(1, round(hop * sfreq))
     rng = np.random.default_rng(0)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
+from bench_offline import training_step
 
 from beira_rt.config import load_config
 from beira_rt.inference import strict_cuda_numerics
@@ -69,23 +69,6 @@ def _synced(fn: Callable[[], object], device: torch.device) -> Callable[[], None
         torch.cuda.synchronize(device)
 
     return call
-
-
-def _train_step(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
-) -> Callable[[], None]:
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=3e-4)
-    model.train()
-    autocast = precision == "bf16"
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = nn.functional.mse_loss(model(x).float(), y)
-        loss.backward()
-        opt.step()
-
-    return step
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         for precision in precisions:
             train = _times(
                 {
-                    "fused": _synced(_train_step(fused, xb, yb, precision), device),
-                    "separate": _synced(_train_step(separate, xb, yb, precision), device),
+                    "fused": _synced(training_step(fused, xb, yb, precision == "bf16"), device),
+                    "separate": _synced(training_step(separate, xb, yb, precision == "bf16"), device),
                 },
                 args.train_repeats,
                 warmup=1,

@@ -201,12 +201,14 @@ def bench_one_pass(
     )
 
 
-def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], None]:
+def training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], None]:
+    """One full training step (forward, MSE, backward, AdamW) on ``x`` / ``y``, bf16 autocast of the
+    forward when asked, on the device of ``x`` (also used by tools/bench_model.py)."""
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=3e-4)
     model.train()
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
         loss = torch.nn.functional.mse_loss(out.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -233,7 +235,7 @@ def bench_training(args: argparse.Namespace, cfg: BeiraConfig) -> None:
     print(f"\ntraining steps, batch {args.batch} x [30, {n}], {args.n_rois} heads ({cfg.model.backbone}):")
     for precision in args.precisions.split(","):
         for name, model in models.items():
-            t = _times(_step(model, x, y, precision == "bf16"), args.train_repeats)
+            t = _times(training_step(model, x, y, precision == "bf16"), args.train_repeats)
             print(
                 f"  {name:8s} {precision}: step min {min(t):6.2f} s median {statistics.median(t):6.2f} s"
                 f" -> {args.batch / min(t):6.1f} windows/s"
