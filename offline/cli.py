@@ -285,6 +285,15 @@ def _train_subject(
     if not metrics:  # a distributed run's other ranks: rank 0 reports
         return metrics
     _print_summary(metrics, f"{metrics['subject']} ({metrics['variant']}): test block, Pearson r")
+    curve = metrics.get("data_curve")
+    if curve:
+        steps = ", ".join(f"{p['train_s']:.0f} s {_fmt(p['val_r_mean'])}" for p in curve["points"])
+        verdict = (
+            "still rising: a longer calibration recording would likely help"
+            if curve["rising"]
+            else "not rising throughout"
+        )
+        print(f"validation mean r by seconds of training data: {steps} ({verdict})")
     print(f"bundle look-ahead {metrics['lookahead']['chosen_s']:g} s; wrote {out / 'model.beira'}, "
           f"metrics.json, figures; total {metrics['timings']['total_s']:.0f} s")  # fmt: skip
     return metrics

@@ -6,6 +6,8 @@
   (BEIRA offline read-out and the linear baseline);
 - ``r_per_roi.png``: test r per ROI for BEIRA, the baseline and, when known, the ceiling;
 - ``r_by_lookahead.png``: test (and validation) mean r as a function of the live look-ahead;
+- ``data_curve.png`` (closed-form fits): validation mean r against the seconds of training data
+  (``training.data_curve``);
 - ``summary.png`` (many subjects, :mod:`offline.batch`): test r per subject and ROI, and each
   subject's mean r beside the baseline and the ceiling.
 """

@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_s": time.perf_counter() - t0,
                 "stop": metrics["training"]["stop_reason"],
                 "ridge_cv_r": (metrics["training"].get("readout_ridge") or {}).get("cv_r_mean"),
+                "data_curve": [
+                    (p["train_s"], p["val_r_mean"])
+                    for p in (metrics.get("data_curve") or {}).get("points", [])
+                ],
             }
         rows.append(row)
         _print_row(row, variants, list(rec.roi_names))
@@ -165,6 +169,11 @@ def _print_row(row: dict, variants: list[str], rois: list[str]) -> None:
             )
         )
         print(f"    r by look-ahead: {las}")
+        if res.get("data_curve"):
+            print(
+                "    val r by seconds of training data: "
+                + " ".join(f"{t:.0f}s {r:.3f}" for t, r in res["data_curve"])
+            )
 
 
 def _summary(rows: list[dict], variants: list[str]) -> None:
@@ -189,6 +198,14 @@ def _summary(rows: list[dict], variants: list[str]) -> None:
                 if cc > 0.6 and not rr > 0.2
             ]
     print(f"dead heads (ceiling > 0.6, test r <= 0.2): {dead if dead else 'none'}")
+    curves = [r[ref]["data_curve"] for r in subjects if r[ref].get("data_curve")]
+    if curves and len({len(c) for c in curves}) == 1:
+        means = np.mean([[v for _, v in c] for c in curves], axis=0)
+        secs = np.mean([[t for t, _ in c] for c in curves], axis=0)
+        print(
+            f"validation r by seconds of training data, mean over {len(curves)} subjects ({ref}): "
+            + " ".join(f"{t:.0f}s {m:.3f}" for t, m in zip(secs, means, strict=True))
+        )
     same = [r for r in rows if r["data_seed"] == first_seed]
     for v in variants:
         vals = [r[v]["r_mean"] for r in same if v in r]

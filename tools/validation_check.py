@@ -29,7 +29,6 @@ auto with the read-out back end); tools/refit_check.py covers gradient training.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,11 +44,8 @@ from make_foreign_cwl import add_generator_argument, subject_loader  # noqa: E40
 
 from beira_rt.config import BeiraConfig, load_config, override, parse_assignments  # noqa: E402
 from offline.dataset import prepare_recording  # noqa: E402
-from offline.metrics import pearson_r, predict_block  # noqa: E402
-from offline.pipeline import fresh_model  # noqa: E402
-from offline.ridge import fit_readout_with  # noqa: E402
+from offline.pipeline import closed_form_val_r  # noqa: E402
 from offline.split import Block  # noqa: E402
-from offline.train import set_batch_norm_stats  # noqa: E402
 
 
 def parse_overrides(text: str) -> dict[str, object]:
@@ -84,12 +80,7 @@ def validation_r(cfg: BeiraConfig, recording, trim: float = 0.0) -> np.ndarray:
             raise SystemExit(
                 f"--trim {trim} s leaves nothing of the {len(data.split.train) / data.sfreq:.0f}-s training block."
             )
-        data = dataclasses.replace(data, split=dataclasses.replace(data.split, train=train))
-    model = fresh_model(cfg, [data], torch.device("cpu"))  # seeded with training.seed
-    set_batch_norm_stats(model, [(data.eeg, train)])
-    fit_readout_with(model, [(data.eeg, data.target, train)], cfg.training)
-    pred, truth = predict_block(model, data, cfg, data.split.val)
-    return pearson_r(pred, truth)
+    return closed_form_val_r(cfg, data, train)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -322,6 +322,14 @@ class TrainingConfig:
     lookahead_tolerance: float = spec(
         0.02, doc="bundle look-ahead: the smallest one within this of the best validation mean r", ge=0
     )
+    data_curve: tuple[float, ...] = spec(
+        (0.5, 0.75),
+        doc="fit closed_form: also fit on the last fractions of the training block and report the validation "
+        "r against the seconds of training data (metrics.json data_curve, data_curve.png): would a longer "
+        "calibration recording help? [] = off",
+        gt=0,
+        lt=1,
+    )
     baseline_alphas: tuple[float, ...] = spec(
         (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
         doc="ridge penalties tried by the linear baseline",

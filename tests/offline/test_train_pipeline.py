@@ -11,10 +11,12 @@ import torch
 from beira_rt.bundle import BundleError, load_bundle, save_bundle
 from beira_rt.config import load_config, override
 from beira_rt.inference import predict_at, resolve_device
+from offline.dataset import prepare_recording
 from offline.evaluate import evaluate_bundle, prepare_with_bundle
 from offline.loader import load_cwl_subject
 from offline.metrics import lookahead_r, pearson_r
-from offline.pipeline import read_ceiling, run_training
+from offline.pipeline import closed_form_val_r, read_ceiling, run_training
+from offline.split import Block
 from offline.synthetic import make_synthetic_subject
 
 from ..conftest import REPO
@@ -73,6 +75,9 @@ def test_run_writes_bundle_metrics_history_and_figures(run, recording, cfg):
     assert metrics["lookahead"]["chosen_s"] in (0.0, 0.5, 1.0)
     assert {"load_s", "train_s", "evaluate_s", "baseline_s", "total_s"} <= set(metrics["timings"])
     assert metrics["environment"]["torch"] == torch.__version__
+    assert (
+        metrics["data_curve"] is None
+    )  # gradient training: no data curve (a fit per point would take minutes)
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert len(history) == metrics["training"]["epochs_run"]
 
@@ -159,6 +164,23 @@ def test_closed_form_fit_takes_no_gradient_step_and_fits_the_read_out_on_its_blo
     # smoke check that something was learned, not a measure of accuracy (tools/accuracy_matrix.py)
     assert metrics["test"]["r_mean"] > 0.15
     assert metrics["test"]["r_by_lookahead"]["0"] == pytest.approx(metrics["test"]["r_mean"], abs=0.02)
+    # the data curve: the closed form fitted again on the last half and three quarters of the
+    # training block, scored on the validation block; the longest point is the run's own fit
+    curve = metrics["data_curve"]
+    train_s = split["train"]["stop_s"] - split["train"]["start_s"]
+    assert [p["train_s"] for p in curve["points"]] == pytest.approx(
+        [0.5 * train_s, 0.75 * train_s, train_s], abs=0.02
+    )
+    assert curve["points"][-1]["val_r_mean"] == pytest.approx(metrics["val"]["r_mean"], abs=1e-6)
+    data = prepare_recording(recording, cfg)
+    half = Block("train", data.split.train.stop - round(0.5 * len(data.split.train)), data.split.train.stop)
+    np.testing.assert_allclose(
+        list(curve["points"][0]["val_r_per_roi"].values()),
+        closed_form_val_r(cfg, data, half, RUN_DEVICE),
+        atol=1e-5,
+    )
+    assert curve["rising"] == bool((np.diff([p["val_r_mean"] for p in curve["points"]]) > 0).all())
+    assert (tmp_path / "data_curve.png").stat().st_size > 5000
 
 
 @pytest.mark.slow
