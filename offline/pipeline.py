@@ -416,20 +416,38 @@ def data_curve(
     -------
     dict or None
         ``points`` (``train_s``, ``val_r_mean``, ``val_r_per_roi``, shortest first) and
-        ``gain_per_minute``; ``rising``: every longer fit scored higher; None when the fit is not closed-form or no fraction is set.
+        ``gain_per_minute``; ``rising``: every longer fit scored higher; ``skipped``: the fractions
+    whose fit failed (too little data; logged, the run goes on); None when the fit is not closed-form or no fraction is set.
     """
     fractions = sorted(cfg.training.data_curve)
     if not fractions or cfg.gradient_steps or not cfg.readout_ridge:
         return None
     train = data.split.train
-    points = []
+    points, skipped = [], []
     for frac in fractions:
         start = train.stop - round(frac * len(train))
-        r = closed_form_val_r(cfg, data, Block(train.name, start, train.stop), device)
+        try:  # a diagnostic: a fit too short to make must not cost the run
+            r = closed_form_val_r(cfg, data, Block(train.name, start, train.stop), device)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+            logger.warning(
+                "data curve: no fit on the last %.1f s of the training block (%s)",
+                (train.stop - start) / data.sfreq,
+                err,
+            )
+            skipped.append({"train_s": (train.stop - start) / data.sfreq, "error": str(err)})
+            continue
         points.append({"train_s": (train.stop - start) / data.sfreq, "val_r_mean": float(np.nanmean(r)),
                        "val_r_per_roi": _per_roi(data.rois, r)})  # fmt: skip
     points.append({"train_s": len(train) / data.sfreq, "val_r_mean": float(np.nanmean(full_val_r)),
                    "val_r_per_roi": _per_roi(data.rois, full_val_r)})  # fmt: skip
+    if len(points) < 2:
+        return {
+            "points": points,
+            "gain_per_minute": None,
+            "rising": False,
+            "fractions": fractions,
+            "skipped": skipped,
+        }
     a, b = points[-2], points[-1]
     gain = (b["val_r_mean"] - a["val_r_mean"]) / max((b["train_s"] - a["train_s"]) / 60.0, 1e-9)
     logger.info(
@@ -437,7 +455,13 @@ def data_curve(
         ", ".join(f"{p['train_s']:.0f} s {p['val_r_mean']:.3f}" for p in points), gain,
     )  # fmt: skip
     rising = all(q["val_r_mean"] > p["val_r_mean"] for p, q in itertools.pairwise(points))
-    return {"points": points, "gain_per_minute": gain, "rising": rising, "fractions": fractions}
+    return {
+        "points": points,
+        "gain_per_minute": gain,
+        "rising": rising,
+        "fractions": fractions,
+        "skipped": skipped,
+    }
 
 
 def _refit(

@@ -183,6 +183,22 @@ def test_closed_form_fit_takes_no_gradient_step_and_fits_the_read_out_on_its_blo
     assert (tmp_path / "data_curve.png").stat().st_size > 5000
 
 
+def test_data_curve_skips_a_fraction_too_short_to_fit(recording, tmp_path):
+    """The data curve is a diagnostic: a fraction of the training block too short for a fit (half
+    a second here) is logged and left out, and the run goes on."""
+    cfg = override(load_config(None), {"training.test_seconds": 20.0, "training.val_seconds": 20.0,
+                                       "training.refit": False, "training.num_threads": 1,
+                                       "training.data_curve": [0.01, 0.5]})  # fmt: skip
+    metrics = run_training(cfg, recording, tmp_path, progress=False, interpret=False)
+    curve = metrics["data_curve"]
+    assert [s["train_s"] for s in curve["skipped"]] == pytest.approx([0.47], abs=0.02)
+    assert curve["skipped"][0]["error"]
+    assert len(curve["points"]) == 2 and curve["points"][-1]["val_r_mean"] == pytest.approx(
+        metrics["val"]["r_mean"]
+    )
+    assert (tmp_path / "model.beira").is_file()
+
+
 @pytest.mark.slow
 def test_reloaded_bundle_reproduces_the_test_predictions(run, recording, tmp_path):
     out, metrics = run
