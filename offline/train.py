@@ -52,9 +52,10 @@ def _ddp(net: torch.nn.Module, device_ids: list[int] | None) -> DistributedDataP
     torch 2.13 (the pin): ``forward_sync_buffers=False``. Older torch (2.11, the image of the GPU
     machine this ran on) has only ``broadcast_buffers=False``, which per torch's documentation also
     leaves the buffers out of the start-up broadcast: they are broadcast here instead. On torch
-    2.11 with ``broadcast_buffers=False`` alone the two-rank parity test failed (weights beyond
-    1e-5 of one process after 6 steps); this broadcast was not run there, and on torch 2.13 the
-    path passes with or without it: use the pinned torch for DDP.
+    2.11 (an H200 machine's image) the two-rank parity test fails with and without this broadcast:
+    weights 3.1e-4 from one process after 6 steps, the same through both paths, one process
+    exactly reproducible (cause not found). On torch 2.13 both paths pass (6e-7): use the pinned
+    torch for DDP.
     """
     if _HAS_FORWARD_SYNC_BUFFERS:
         return DistributedDataParallel(net, device_ids=device_ids, forward_sync_buffers=False)
